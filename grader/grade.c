@@ -1,0 +1,510 @@
+/* grade.c - see grade.h. */
+#include "grade.h"
+
+#include <errno.h>
+#include <glob.h>
+#include <jansson.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "ckxml.h"
+#include "hgxml.h"
+#include "proc.h"
+#include "races.h"
+#include "util.h"
+
+#define MAX_SOURCE_BYTES (1u << 20)
+#define HG_SLOWDOWN 25.0  /* helgrind runs threaded code 9-30x slower (FACTS.md) */
+#define VALGRIND_START_S 5.0
+#define OUT_HEAD 3000
+#define OUT_TAIL 1500
+
+struct ctx {
+	const struct grade_opts *o;
+	const struct manifest *m;
+	struct exercise_result *ex;
+	char *work;
+};
+
+static void vlog(const struct ctx *c, const char *what)
+{
+	if (c->o->verbose)
+		fprintf(stderr, "[%s] %s\n", c->m->name, what);
+}
+
+static char *check_id(const char *kind, const char *a, const char *b)
+{
+	return b ? xasprintf("%s/%s/%s", kind, a, b) : xasprintf("%s/%s", kind, a);
+}
+
+/* Adds every check from the suite on (or from the drivers on) as skipped, with its points. */
+static void skip_rest(struct ctx *c, bool suite_too, bool policy_too, const char *why)
+{
+	const struct manifest *m = c->m;
+
+	if (policy_too && (m->nforbidden_identifiers || m->nforbidden_symbols))
+		ex_add_check(c->ex, "policy/source", "policy", CHECK_SKIPPED, 0, 0, why);
+	if (suite_too) {
+		for (size_t i = 0; i < m->ntcases; i++) {
+			const struct manifest_tcase *t = &m->tcases[i];
+
+			for (size_t j = 0; j < t->ntests; j++) {
+				char *id = check_id("functional", t->name, t->tests[j]);
+				struct check *k = ex_add_check(c->ex, id, "functional", CHECK_SKIPPED, 0,
+							       t->points / (double)t->ntests, why);
+
+				k->hidden = t->hidden;
+				free(id);
+			}
+		}
+	}
+	for (size_t i = 0; i < m->ndrivers; i++) {
+		const struct manifest_driver *d = &m->drivers[i];
+		const char *kind = d->kind == DRIVER_RACES ? "races" : "speedup";
+		char *id = check_id(kind, d->name, NULL);
+
+		ex_add_check(c->ex, id, kind, CHECK_SKIPPED, 0, d->points, why);
+		free(id);
+	}
+}
+
+/* Finds each student file as <sub>/<ex>/<file> or <sub>/<file> and copies it into the work dir.
+ * Returns 0, ENOENT when none was found, or another errno with *msg. */
+static int fetch_sources(struct ctx *c, char **msg)
+{
+	const struct manifest *m = c->m;
+	struct strbuf sb = { 0 };
+	size_t found = 0;
+	int rc = 0;
+
+	for (size_t i = 0; i < m->nstudent_files; i++) {
+		const char *f = m->student_files[i];
+		char *a = xasprintf("%s/%s/%s", c->o->submission, m->name, f);
+		char *b = xasprintf("%s/%s", c->o->submission, f);
+		const char *src = file_exists(a) ? a : file_exists(b) ? b : NULL;
+		char *dst = xasprintf("%s/%s", c->work, f);
+		struct stat st;
+
+		if (!src) {
+			sb_addf(&sb, "%s is missing (looked for %s/%s/%s and %s/%s). ", f,
+				c->o->submission, m->name, f, c->o->submission, f);
+			rc = EINVAL;
+		} else if (stat(src, &st) == 0 && st.st_size > (off_t)MAX_SOURCE_BYTES) {
+			found++;
+			sb_addf(&sb, "%s is %.1f MiB, more than the 1 MiB a source file may have; it "
+				     "was not compiled. ", f, (double)st.st_size / (1 << 20));
+			rc = EFBIG;
+		} else if (file_copy(src, dst, MAX_SOURCE_BYTES) != 0) {
+			found++;
+			sb_addf(&sb, "%s cannot be read: %s. ", f, strerror(errno));
+			rc = EIO;
+		} else {
+			found++;
+		}
+		free(a);
+		free(b);
+		free(dst);
+	}
+	*msg = sb_take(&sb);
+	return found == 0 ? ENOENT : rc;
+}
+
+/* ---- the Check suite ---- */
+
+static double suite_budget(const struct manifest *m)
+{
+	double s = 0;
+
+	for (size_t i = 0; i < m->ntcases; i++)
+		s += m->tcases[i].timeout_s * (double)m->tcases[i].ntests;
+	return s;
+}
+
+static void functional_check(struct ctx *c, const struct manifest_tcase *t, const char *test,
+			     const struct ck_log *log, const struct proc_result *run,
+			     const char *run_out, bool *told)
+{
+	const struct ck_test *ct = ckxml_find(log, t->name, test);
+	double max = t->points / (double)t->ntests;
+	char *id = check_id("functional", t->name, test);
+	enum check_status st;
+	char *msg;
+
+	if (!ct) {
+		st = run->timed_out ? CHECK_TIMEOUT : CHECK_ERROR;
+		/* The run's output is shown once, with the first test that is missing. */
+		msg = xasprintf("this test did not report a result: the test run %s before it got "
+				"there.%s%s",
+				run->timed_out ? "was stopped at its overall time limit" : "ended",
+				*told ? "" : *run_out ? " Its output:\n" : "", *told ? "" : run_out);
+		*told = true;
+	} else if (ct->result == CK_R_SUCCESS && ct->duration < 0) {
+		/* FACTS.md: an exit(0) inside a forked test is reported as a pass with duration -1. */
+		st = CHECK_ERROR;
+		msg = xstrdup("the test process ended before the test finished (something called "
+			      "exit or ended the thread): that is not a pass.");
+	} else if (ct->result == CK_R_SUCCESS) {
+		st = CHECK_PASS;
+		msg = xstrdup("");
+	} else if (strstr(ct->message, "Test timeout expired")) {
+		st = CHECK_TIMEOUT;
+		msg = xasprintf("did not finish within %g s (this test's time limit): a thread is "
+				"probably blocked forever (a deadlock, a lost wakeup, a waiter that is "
+				"never woken) or spinning.",
+				t->timeout_s * c->o->scale);
+	} else if (ct->result == CK_R_ERROR) {
+		st = CHECK_ERROR;
+		if (strstr(ct->message, "Received signal"))
+			msg = xasprintf("crashed: %s (last check reached: %s). Run `make suite EX=%s "
+					"SUBMISSION=...` under gdb or valgrind to find where.",
+					ct->message, ct->where ? ct->where : "?", c->m->name);
+		else
+			msg = xasprintf("%s (last check reached: %s)", ct->message,
+					ct->where ? ct->where : "?");
+	} else {
+		st = CHECK_FAIL;
+		msg = xstrdup(ct->message);
+	}
+	ex_add_check(c->ex, id, "functional", st, st == CHECK_PASS ? max : 0, max, msg)->hidden =
+		t->hidden;
+	free(id);
+	free(msg);
+}
+
+static void run_suite(struct ctx *c)
+{
+	const struct manifest *m = c->m;
+	char *exe = xasprintf("./check_%s", m->name);
+	char *xml = xasprintf("%s/check.xml", c->work);
+	char *outp = xasprintf("%s/check.out", c->work);
+	char *mult = xasprintf("CK_TIMEOUT_MULTIPLIER=%g", c->o->scale);
+	char *slow = xasprintf("TL_SLOWDOWN=%g", c->o->scale);
+	char *argv[] = { exe, "--xml", xml, NULL };
+	char *env[] = { mult, slow, "CK_FORK=yes", "CK_RUN_SUITE", "CK_RUN_CASE",
+			"CK_INCLUDE_TAGS", "CK_EXCLUDE_TAGS", "CK_DEFAULT_TIMEOUT", NULL };
+	struct proc_opts po = { .argv = argv, .cwd = c->work, .env = env, .stdout_path = outp,
+				.stderr_path = outp,
+				.timeout_s = suite_budget(m) * c->o->scale + 10 +
+					     0.5 * (double)manifest_ntests(m),
+				.nproc = 0 };
+	struct proc_result r = { 0 };
+	struct ck_log log = { 0 };
+	bool told = false;
+	char *run_out;
+	int rc;
+
+	vlog(c, "running the Check suite");
+	unlink(xml);
+	rc = proc_run(&po, &r);
+	run_out = file_read_headtail(outp, OUT_HEAD, OUT_TAIL);
+	if (rc == 0)
+		ckxml_load(xml, &log);
+	for (size_t i = 0; i < m->ntcases; i++)
+		for (size_t j = 0; j < m->tcases[i].ntests; j++)
+			functional_check(c, &m->tcases[i], m->tcases[i].tests[j], &log, &r, run_out,
+					 &told);
+	ckxml_free(&log);
+	free(run_out);
+	free(exe);
+	free(xml);
+	free(outp);
+	free(mult);
+	free(slow);
+}
+
+/* ---- drivers ---- */
+
+static void run_races(struct ctx *c, const struct manifest_driver *d, bool atomics)
+{
+	char *exe = xasprintf("./%s", d->name);
+	char *xmlopt = xasprintf("--xml-file=%s/hg.%s.%%p.xml", c->work, d->name);
+	char *pattern = xasprintf("%s/hg.%s.*.xml", c->work, d->name);
+	char *outp = xasprintf("%s/%s.out", c->work, d->name);
+	char *slow = xasprintf("TL_SLOWDOWN=%g", HG_SLOWDOWN * c->o->scale);
+	char *id = check_id("races", d->name, NULL);
+	char *argv[] = { "valgrind", "--tool=helgrind", "--xml=yes", xmlopt,
+			 "--child-silent-after-fork=yes", exe, NULL };
+	char *env[] = { slow, NULL };
+	double limit = (d->timeout_s * HG_SLOWDOWN + VALGRIND_START_S) * c->o->scale;
+	struct proc_opts po = { .argv = argv, .cwd = c->work, .env = env, .stdout_path = outp,
+				.stderr_path = outp, .timeout_s = limit };
+	struct proc_result r = { 0 };
+	struct hg_report rep = { 0 };
+	struct races_verdict v = { 0 };
+	enum check_status st;
+	char desc[128], *msg, *out;
+	glob_t g = { 0 };
+
+	vlog(c, "running the race driver under helgrind");
+	proc_run(&po, &r);
+	out = file_read_headtail(outp, OUT_HEAD, OUT_TAIL);
+	if (glob(pattern, 0, NULL, &g) == 0)
+		for (size_t i = 0; i < g.gl_pathc; i++)
+			hgxml_load(g.gl_pathv[i], &rep);
+	globfree(&g);
+	races_judge(&rep, c->m->student_files, c->m->nstudent_files, c->work, &v);
+	if (rep.nfiles == 0) {
+		st = CHECK_ERROR;
+		msg = xasprintf("helgrind produced no report: the run %s.\n%s",
+				proc_describe(&r, desc, sizeof desc), out);
+	} else if (v.findings > 0) {
+		st = CHECK_FAIL;
+		msg = xasprintf("helgrind found %zu problem%s in your code:\n%s%s", v.findings,
+				v.findings == 1 ? "" : "s", v.message,
+				atomics ? "\nNote: your code uses atomics, which helgrind cannot see; a "
+					  "finding on an atomic variable can be a false alarm."
+					: "");
+	} else if (r.timed_out) {
+		st = CHECK_TIMEOUT;
+		msg = xasprintf("under helgrind the race driver did not finish within %.0f s: a "
+				"thread is probably blocked forever (deadlock or lost wakeup).\n%s",
+				limit, out);
+	} else if (r.signaled || r.exit_code != 0) {
+		st = CHECK_FAIL;
+		msg = xasprintf("no race was reported, but the race driver's own checks failed (it %s), "
+				"so your code could not be judged:\n%s",
+				proc_describe(&r, desc, sizeof desc), out);
+	} else {
+		st = CHECK_PASS;
+		msg = xasprintf("helgrind found no data race, lock-order or lock-misuse problem in "
+				"your code%s.",
+				v.misc ? " (its notes about signalling a condition variable without "
+					 "holding the mutex are legal and were ignored)"
+				       : "");
+	}
+	ex_add_check(c->ex, id, "races", st, st == CHECK_PASS ? d->points : 0, d->points, msg);
+	races_verdict_free(&v);
+	hgxml_free(&rep);
+	free(msg);
+	free(out);
+	free(exe);
+	free(xmlopt);
+	free(pattern);
+	free(outp);
+	free(slow);
+	free(id);
+}
+
+static void run_speedup(struct ctx *c, const struct manifest_driver *d)
+{
+	char *exe = xasprintf("./%s", d->name);
+	char *resp = xasprintf("%s/%s.result.json", c->work, d->name);
+	char *artdir = xasprintf("%s/%s.artifacts", c->work, d->name);
+	char *outp = xasprintf("%s/%s.out", c->work, d->name);
+	char *e1 = xasprintf("TL_RESULT=%s", resp);
+	char *e2 = xasprintf("TL_ARTIFACTS=%s", artdir);
+	char *e3 = xasprintf("TL_SLOWDOWN=%g", c->o->scale);
+	char *id = check_id("speedup", d->name, NULL);
+	char *argv[] = { exe, NULL };
+	char *env[] = { e1, e2, e3, NULL };
+	double limit = d->timeout_s * c->o->scale + 5;
+	struct proc_opts po = { .argv = argv, .cwd = c->work, .env = env, .stdout_path = outp,
+				.stderr_path = outp, .timeout_s = limit };
+	struct proc_result r = { 0 };
+	enum check_status st = CHECK_ERROR;
+	double score = 0;
+	char desc[128], *msg = NULL, *out;
+	json_t *res = NULL;
+
+	vlog(c, "running a speedup driver");
+	mkdirs(artdir, 0755);
+	unlink(resp);
+	proc_run(&po, &r);
+	out = file_read_headtail(outp, OUT_HEAD, OUT_TAIL);
+	if (!r.timed_out)
+		res = json_load_file(resp, 0, NULL);
+	if (r.timed_out) {
+		st = CHECK_TIMEOUT;
+		msg = xasprintf("did not finish within %.0f s: a thread is probably blocked forever "
+				"(deadlock or lost wakeup).\n%s",
+				limit, out);
+	} else if (!json_is_object(res) ||
+		   !json_is_string(json_object_get(res, "status"))) {
+		msg = xasprintf("the driver gave no verdict: it %s.\n%s",
+				proc_describe(&r, desc, sizeof desc), out);
+	} else {
+		const char *s = json_string_value(json_object_get(res, "status"));
+		const char *m = json_string_value(json_object_get(res, "message"));
+		double f = json_number_value(json_object_get(res, "fraction"));
+
+		st = strcmp(s, "pass") == 0 ? CHECK_PASS
+		   : strcmp(s, "fail") == 0 ? CHECK_FAIL
+					     : CHECK_INCONCLUSIVE;
+		if (!(f >= 0 && f <= 1))
+			f = 0;
+		score = d->points * f;
+		msg = xstrdup(m ? m : "");
+	}
+	ex_add_check(c->ex, id, "speedup", st, score, d->points, msg);
+	json_decref(res);
+	free(msg);
+	free(out);
+	free(exe);
+	free(resp);
+	free(artdir);
+	free(outp);
+	free(e1);
+	free(e2);
+	free(e3);
+	free(id);
+}
+
+static void run_drivers(struct ctx *c, bool atomics)
+{
+	for (size_t i = 0; i < c->m->ndrivers; i++) {
+		const struct manifest_driver *d = &c->m->drivers[i];
+		char *log = NULL;
+
+		if (build_driver(&c->o->env, c->m, d, c->work, &log) != 0) {
+			const char *kind = d->kind == DRIVER_RACES ? "races" : "speedup";
+			char *id = check_id(kind, d->name, NULL);
+			char *msg = xasprintf("the %s driver could not be linked with your code:\n%s",
+					      d->name, log);
+
+			ex_add_check(c->ex, id, kind, CHECK_ERROR, 0, d->points, msg);
+			free(id);
+			free(msg);
+		} else if (d->kind == DRIVER_RACES) {
+			run_races(c, d, atomics);
+		} else {
+			run_speedup(c, d);
+		}
+		free(log);
+	}
+}
+
+/* ---- one exercise ---- */
+
+static void grade_steps(struct ctx *c)
+{
+	const struct manifest *m = c->m;
+	char *msg = NULL, *log = NULL;
+	bool has_policy = m->nforbidden_identifiers || m->nforbidden_symbols;
+	bool atomics;
+	int rc;
+
+	rc = fetch_sources(c, &msg);
+	if (rc == ENOENT) {
+		c->ex->status = EX_NOT_SUBMITTED;
+		free(msg);
+		msg = xasprintf("not submitted: no %s found (put it in %s/ or at the top of your "
+				"submission)", m->student_files[0], m->name);
+		ex_add_check(c->ex, "build/compile", "build", CHECK_SKIPPED, 0, 0, msg);
+		skip_rest(c, true, true, "not submitted");
+		goto out;
+	}
+	if (rc != 0) {
+		c->ex->status = EX_BUILD_FAILED;
+		ex_add_check(c->ex, "build/compile", "build", CHECK_FAIL, 0, 0, msg);
+		skip_rest(c, true, true, "not run: the code could not be built");
+		goto out;
+	}
+	free(msg);
+	msg = NULL;
+	vlog(c, "compiling");
+	if (build_student(&c->o->env, m, c->work, &log) != 0) {
+		c->ex->status = EX_BUILD_FAILED;
+		msg = xasprintf("your code does not compile:\n%s", log);
+		ex_add_check(c->ex, "build/compile", "build", CHECK_FAIL, 0, 0, msg);
+		skip_rest(c, true, true, "not run: the code does not compile");
+		goto out;
+	}
+	ex_add_check(c->ex, "build/compile", "build", CHECK_PASS, 0, 0,
+		     *log ? "compiled, with warnings (see notes)" : "compiled without warnings");
+	if (*log)
+		c->ex->notes = xasprintf("Compiler warnings (fix them: most are real bugs):\n%s", log);
+	free(log);
+	log = NULL;
+	if (has_policy) {
+		int n = build_policy(&c->o->env, m, c->work, &msg);
+
+		if (n > 0) {
+			char *text = xasprintf("%s%s", msg,
+					       m->policy_gate ? "\nThe other checks were not run: "
+								"the exercise must be solved as asked."
+							      : "");
+
+			ex_add_check(c->ex, "policy/source", "policy", CHECK_FAIL, 0, 0,
+				     text);
+			free(text);
+			if (m->policy_gate) {
+				skip_rest(c, true, false, "withheld: the policy check failed");
+				goto out;
+			}
+		} else {
+			ex_add_check(c->ex, "policy/source", "policy", CHECK_PASS, 0,
+				     0, "uses nothing the exercise forbids");
+		}
+		free(msg);
+		msg = NULL;
+	} else {
+		/* build_uses_atomics reads the preprocessed sources that build_policy writes. */
+		free(msg);
+		msg = NULL;
+		build_policy(&c->o->env, m, c->work, &msg);
+	}
+	atomics = build_uses_atomics(m, c->work);
+	if (build_guard(m, c->work, &log) != 0) {
+		c->ex->status = EX_GRADER_ERROR;
+		msg = xasprintf("the grader could not prepare your object file (objcopy):\n%s", log);
+		ex_add_check(c->ex, "build/link", "build", CHECK_ERROR, 0, 0, msg);
+		skip_rest(c, true, false, "not run: grader error");
+		goto out;
+	}
+	free(log);
+	log = NULL;
+	vlog(c, "linking the suite");
+	if (build_suite(&c->o->env, m, c->work, &log) != 0) {
+		c->ex->status = EX_BUILD_FAILED;
+		msg = xasprintf("your code compiled but could not be linked with the tests (a "
+				"function missing or misspelt, or a name the tests also define?):\n%s",
+				log);
+		ex_add_check(c->ex, "build/link", "build", CHECK_FAIL, 0, 0, msg);
+		skip_rest(c, true, false, "not run: the code could not be linked");
+		goto out;
+	}
+	if (c->o->prepare_only) {
+		for (size_t i = 0; i < m->ndrivers; i++) {
+			free(log);
+			log = NULL;
+			if (build_driver(&c->o->env, m, &m->drivers[i], c->work, &log) != 0)
+				fprintf(stderr, "driver %s does not link:\n%s\n", m->drivers[i].name, log);
+		}
+		goto out;
+	}
+	run_suite(c);
+	run_drivers(c, atomics);
+out:
+	free(msg);
+	free(log);
+}
+
+struct exercise_result *grade_exercise(const struct grade_opts *o, const struct manifest *m)
+{
+	struct exercise_result *ex = xcalloc(1, sizeof *ex);
+	struct ctx c = { o, m, ex, xasprintf("%s/work/%s", o->out, m->name) };
+	double start = now_s();
+
+	ex->name = xstrdup(m->name);
+	ex->title = xstrdup(m->title);
+	ex->status = EX_GRADED;
+	remove_tree(c.work);
+	if (mkdirs(c.work, 0755) != 0) {
+		char *msg = xasprintf("cannot create the work dir %s: %s", c.work, strerror(errno));
+
+		ex->status = EX_GRADER_ERROR;
+		ex_add_check(ex, "build/compile", "build", CHECK_ERROR, 0, 0, msg);
+		skip_rest(&c, true, true, "not run: grader error");
+		free(msg);
+	} else {
+		grade_steps(&c);
+	}
+	ex_total(ex);
+	ex->seconds = now_s() - start;
+	free(c.work);
+	return ex;
+}

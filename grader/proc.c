@@ -1,0 +1,127 @@
+/* proc.c - see proc.h for the design. */
+#include "proc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util.h"
+
+extern char **environ;
+
+static void set_limit(int res, rlim_t v)
+{
+	struct rlimit rl = { v, v };
+
+	setrlimit(res, &rl);
+}
+
+/* In the child: never returns. */
+static void child(const struct proc_opts *o)
+{
+	int in = open("/dev/null", O_RDONLY), out, err;
+
+	setpgid(0, 0);
+	if (o->cwd && chdir(o->cwd) != 0)
+		_exit(127);
+	out = open(o->stdout_path ? o->stdout_path : "/dev/null", O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (o->stderr_path && o->stdout_path && strcmp(o->stderr_path, o->stdout_path) == 0)
+		err = out;
+	else
+		err = open(o->stderr_path ? o->stderr_path : "/dev/null",
+			   O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	if (in < 0 || out < 0 || err < 0)
+		_exit(127);
+	dup2(in, 0);
+	dup2(out, 1);
+	dup2(err, 2);
+	for (int fd = 3; fd < 1024; fd++)
+		close(fd);
+	set_limit(RLIMIT_FSIZE, (rlim_t)(o->fsize_mb ? o->fsize_mb : 64) << 20);
+	set_limit(RLIMIT_NOFILE, (rlim_t)(o->nofile ? o->nofile : 256));
+	set_limit(RLIMIT_CORE, 0);
+	if (o->cpu_s)
+		set_limit(RLIMIT_CPU, (rlim_t)o->cpu_s);
+	if (o->nproc)
+		set_limit(RLIMIT_NPROC, (rlim_t)o->nproc);
+	for (char *const *e = o->env; e && *e; e++) {
+		if (strchr(*e, '='))
+			putenv(*e);
+		else
+			unsetenv(*e);
+	}
+	signal(SIGPIPE, SIG_DFL);
+	execvp(o->argv[0], o->argv);
+	fprintf(stderr, "cannot run %s: %s\n", o->argv[0], strerror(errno));
+	_exit(127);
+}
+
+int proc_run(const struct proc_opts *o, struct proc_result *r)
+{
+	double start = now_s(), deadline = start + o->timeout_s;
+	pid_t pid;
+	int status = 0;
+
+	*r = (struct proc_result){ 0 };
+	fflush(NULL);
+	pid = fork();
+	if (pid < 0)
+		return errno;
+	if (pid == 0)
+		child(o);
+	setpgid(pid, pid); /* also in the parent: no window where a kill misses the group */
+	for (;;) {
+		pid_t w = waitpid(pid, &status, WNOHANG);
+
+		if (w == pid)
+			break;
+		if (w < 0 && errno != EINTR) {
+			status = 0;
+			break;
+		}
+		if (now_s() >= deadline) {
+			r->timed_out = true;
+			if (o->on_timeout)
+				o->on_timeout(pid, o->ud);
+			killpg(pid, SIGKILL);
+			kill(pid, SIGKILL);
+			while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+				;
+			break;
+		}
+		struct timespec ts = { 0, 5 * 1000000 };
+		nanosleep(&ts, NULL);
+	}
+	killpg(pid, SIGKILL); /* whatever the command left behind */
+	r->elapsed_s = now_s() - start;
+	if (WIFSIGNALED(status)) {
+		r->signaled = true;
+		r->sig = WTERMSIG(status);
+	} else if (WIFEXITED(status)) {
+		r->exit_code = WEXITSTATUS(status);
+	}
+	return 0;
+}
+
+const char *proc_describe(const struct proc_result *r, char *buf, size_t len)
+{
+	if (r->timed_out)
+		snprintf(buf, len, "was stopped after %.1f s (time limit)", r->elapsed_s);
+	else if (r->signaled && r->sig == SIGXCPU)
+		snprintf(buf, len, "used up its CPU-time limit (SIGXCPU)");
+	else if (r->signaled && r->sig == SIGXFSZ)
+		snprintf(buf, len, "wrote more output than allowed (SIGXFSZ)");
+	else if (r->signaled)
+		snprintf(buf, len, "was killed by SIG%s (%s)", sigabbrev_np(r->sig) ? sigabbrev_np(r->sig) : "?",
+			 strsignal(r->sig));
+	else
+		snprintf(buf, len, "exited with status %d", r->exit_code);
+	return buf;
+}

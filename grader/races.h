@@ -1,0 +1,26 @@
+/* races.h - judge what a race detector found, by error kind and by frames in student code.
+ *
+ * Race, LockOrder and lock-misuse errors (UnlockUnlocked, UnlockForeign, UnlockBogus, PthAPIerror)
+ * count against the student when any of their stacks reaches a student source file. Misc errors
+ * (e.g. the legal "signal without the lock held" pattern, see ../shared/FACTS.md) never do; they
+ * are only counted. Findings are deduplicated by kind and the student lines involved. */
+#ifndef GRADER_RACES_H
+#define GRADER_RACES_H
+
+#include <stddef.h>
+
+#include "hgxml.h"
+
+struct races_verdict {
+	size_t findings;  /* distinct findings in student code */
+	size_t misc;      /* Misc reports (ignored) */
+	size_t foreign;   /* non-Misc reports with no student frame (ignored, kit or libc) */
+	char *message;    /* what to tell the student; "" when clean */
+};
+
+/* workdir: where the student files were compiled (the frames' <dir>). */
+void races_judge(const struct hg_report *r, char *const *student_files, size_t nfiles,
+		 const char *workdir, struct races_verdict *out);
+void races_verdict_free(struct races_verdict *v);
+
+#endif
