@@ -19,7 +19,7 @@
 #define LOG_TAIL 2000
 
 static const char *common_sources[] = { "tl_test", "tl_witness", "tl_result", "tl_guard",
-					"check_main" };
+					"tl_hang", "check_main" };
 
 struct argv {
 	char **v;
@@ -136,6 +136,8 @@ static void student_cflags(struct argv *a, const struct build_env *env, const st
 	/* -fno-inline keeps every student function in the race detector's stacks. */
 	arg_words(a, "-std=gnu11 -D_GNU_SOURCE -Wall -Wextra -g -O1 -fno-inline "
 		     "-fno-omit-frame-pointer -pthread");
+	if (env->coverage)
+		arg_words(a, "--coverage -O0");
 	arg(a, inc);
 	free(inc);
 }
@@ -350,6 +352,8 @@ static int link_program(const struct build_env *env, const struct manifest *m,
 		      "-fno-omit-frame-pointer -rdynamic");
 	if (env->strict)
 		arg(&a, "-Werror");
+	if (env->coverage)
+		arg(&a, "--coverage");
 	{
 		char *i1 = xasprintf("-I%s/exercises/%s", env->kit, m->name);
 		char *i2 = xasprintf("-I%s/tests/common", env->kit);

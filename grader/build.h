@@ -17,6 +17,7 @@ struct build_env {
 	const char *cc;     /* the C compiler */
 	const char *common; /* where the kit's shared test objects go, absolute */
 	bool strict;        /* -Werror on the kit's own sources (make test), never on students' */
+	bool coverage;      /* build the student's code with --coverage (make coverage) */
 };
 
 /* Compiles tests/common/ once into env->common. 0, or non-zero with *log set (a kit problem). */

@@ -64,7 +64,6 @@ int ckxml_load(const char *path, struct ck_log *out)
 	xmlDoc *doc;
 	xmlNode *root;
 
-	*out = (struct ck_log){ 0 };
 	if (!file_exists(path))
 		return EINVAL;
 	doc = xmlReadFile(path, NULL, XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING |

@@ -20,8 +20,8 @@ struct ck_log {
 	size_t ntests;
 };
 
-/* 0, or EINVAL when the file is missing, empty or not a Check log (a partial log from a killed
- * run is read as far as it goes when it parses). */
+/* Adds the tests of one XML log to out (zero it first). 0, or EINVAL when the file is missing,
+ * empty or not a Check log (a partial log from a killed run is read as far as it goes). */
 int ckxml_load(const char *path, struct ck_log *out);
 /* The entry for tcase/name, or NULL. */
 const struct ck_test *ckxml_find(const struct ck_log *log, const char *tcase, const char *name);

@@ -15,6 +15,7 @@
 #include "hgxml.h"
 #include "proc.h"
 #include "races.h"
+#include "stacks.h"
 #include "util.h"
 
 #define MAX_SOURCE_BYTES (1u << 20)
@@ -115,15 +116,6 @@ static int fetch_sources(struct ctx *c, char **msg)
 
 /* ---- the Check suite ---- */
 
-static double suite_budget(const struct manifest *m)
-{
-	double s = 0;
-
-	for (size_t i = 0; i < m->ntcases; i++)
-		s += m->tcases[i].timeout_s * (double)m->tcases[i].ntests;
-	return s;
-}
-
 static void functional_check(struct ctx *c, const struct manifest_tcase *t, const char *test,
 			     const struct ck_log *log, const struct proc_result *run,
 			     const char *run_out, bool *told)
@@ -151,11 +143,17 @@ static void functional_check(struct ctx *c, const struct manifest_tcase *t, cons
 		st = CHECK_PASS;
 		msg = xstrdup("");
 	} else if (strstr(ct->message, "Test timeout expired")) {
+		char *spath = xasprintf("%s/hang/%s.%s.stacks", c->work, t->name, test);
+		char *where = stacks_summarize(spath, c->m->student_files, c->m->nstudent_files);
+
 		st = CHECK_TIMEOUT;
 		msg = xasprintf("did not finish within %g s (this test's time limit): a thread is "
 				"probably blocked forever (a deadlock, a lost wakeup, a waiter that is "
-				"never woken) or spinning.",
-				t->timeout_s * c->o->scale);
+				"never woken) or spinning.%s%s",
+				t->timeout_s * c->o->scale,
+				where ? "\nJust before the limit: " : "", where ? where : "");
+		free(where);
+		free(spath);
 	} else if (ct->result == CK_R_ERROR) {
 		st = CHECK_ERROR;
 		if (strstr(ct->message, "Received signal"))
@@ -175,48 +173,124 @@ static void functional_check(struct ctx *c, const struct manifest_tcase *t, cons
 	free(msg);
 }
 
+/* Runs each TCase as its own process (check_main --tcase), jobs at a time: the suite takes half
+ * the time on two cores, and a TCase that hangs costs only its own tests' time limits. */
 static void run_suite(struct ctx *c)
 {
 	const struct manifest *m = c->m;
+	size_t n = m->ntcases;
 	char *exe = xasprintf("./check_%s", m->name);
-	char *xml = xasprintf("%s/check.xml", c->work);
-	char *outp = xasprintf("%s/check.out", c->work);
 	char *mult = xasprintf("CK_TIMEOUT_MULTIPLIER=%g", c->o->scale);
 	char *slow = xasprintf("TL_SLOWDOWN=%g", c->o->scale);
-	char *argv[] = { exe, "--xml", xml, NULL };
-	char *env[] = { mult, slow, "CK_FORK=yes", "CK_RUN_SUITE", "CK_RUN_CASE",
+	char *hangdir = xasprintf("%s/hang", c->work);
+	char *hang = xasprintf("TL_HANG_DIR=%s", hangdir);
+	char *env[] = { mult, slow, hang, "CK_FORK=yes", "CK_RUN_SUITE", "CK_RUN_CASE",
 			"CK_INCLUDE_TAGS", "CK_EXCLUDE_TAGS", "CK_DEFAULT_TIMEOUT", NULL };
-	struct proc_opts po = { .argv = argv, .cwd = c->work, .env = env, .stdout_path = outp,
-				.stderr_path = outp,
-				.timeout_s = suite_budget(m) * c->o->scale + 10 +
-					     0.5 * (double)manifest_ntests(m),
-				.nproc = 0 };
-	struct proc_result r = { 0 };
-	struct ck_log log = { 0 };
-	bool told = false;
-	char *run_out;
-	int rc;
+	struct proc_opts *po = xcalloc(n, sizeof *po);
+	struct proc_result *r = xcalloc(n, sizeof *r);
+	char **xml = xcalloc(n, sizeof *xml), **outp = xcalloc(n, sizeof *outp);
+	char ***argv = xcalloc(n, sizeof *argv);
 
 	vlog(c, "running the Check suite");
-	unlink(xml);
-	rc = proc_run(&po, &r);
-	run_out = file_read_headtail(outp, OUT_HEAD, OUT_TAIL);
-	if (rc == 0)
-		ckxml_load(xml, &log);
-	for (size_t i = 0; i < m->ntcases; i++)
-		for (size_t j = 0; j < m->tcases[i].ntests; j++)
-			functional_check(c, &m->tcases[i], m->tcases[i].tests[j], &log, &r, run_out,
-					 &told);
-	ckxml_free(&log);
-	free(run_out);
-	free(exe);
+	mkdirs(hangdir, 0755);
+	for (size_t i = 0; i < n; i++) {
+		const struct manifest_tcase *t = &m->tcases[i];
+
+		xml[i] = xasprintf("%s/check.%s.xml", c->work, t->name);
+		outp[i] = xasprintf("%s/check.%s.out", c->work, t->name);
+		argv[i] = xcalloc(6, sizeof **argv);
+		argv[i][0] = exe;
+		argv[i][1] = "--xml";
+		argv[i][2] = xml[i];
+		argv[i][3] = "--tcase";
+		argv[i][4] = t->name;
+		unlink(xml[i]);
+		po[i] = (struct proc_opts){ .argv = argv[i], .cwd = c->work, .env = env,
+					    .stdout_path = outp[i], .stderr_path = outp[i],
+					    .timeout_s = (t->timeout_s * c->o->scale + 0.5) *
+							 (double)t->ntests + 5 };
+	}
+	proc_run_many(po, n, r, c->o->jobs);
+	for (size_t i = 0; i < n; i++) {
+		const struct manifest_tcase *t = &m->tcases[i];
+		struct ck_log log = { 0 };
+		char *run_out = file_read_headtail(outp[i], OUT_HEAD, OUT_TAIL);
+		bool told = false;
+
+		ckxml_load(xml[i], &log);
+		for (size_t j = 0; j < t->ntests; j++)
+			functional_check(c, t, t->tests[j], &log, &r[i], run_out, &told);
+		ckxml_free(&log);
+		free(run_out);
+		free(xml[i]);
+		free(outp[i]);
+		free(argv[i]);
+	}
+	free(po);
+	free(r);
 	free(xml);
 	free(outp);
+	free(argv);
+	free(exe);
 	free(mult);
 	free(slow);
+	free(hang);
+	free(hangdir);
 }
 
 /* ---- drivers ---- */
+
+static void capture_stacks(pid_t pid, void *path)
+{
+	stacks_capture(pid, path);
+}
+
+/* Runs a driver natively first: a hang shows where the threads were (gdb cannot follow a
+ * program under valgrind), a broken invariant shows plainly, and the native time bounds the
+ * helgrind run so that a hang under helgrind costs seconds, not minutes. Returns true when the
+ * driver passed natively; otherwise adds the check. */
+static bool native_first(struct ctx *c, const struct manifest_driver *d, const char *id,
+			 double *elapsed)
+{
+	char *exe = xasprintf("./%s", d->name);
+	char *outp = xasprintf("%s/%s.native.out", c->work, d->name);
+	char *spath = xasprintf("%s/%s.stacks", c->work, d->name);
+	char *slow = xasprintf("TL_SLOWDOWN=%g", c->o->scale);
+	char *argv[] = { exe, NULL };
+	char *env[] = { slow, NULL };
+	double limit = d->timeout_s * c->o->scale;
+	struct proc_opts po = { .argv = argv, .cwd = c->work, .env = env, .stdout_path = outp,
+				.stderr_path = outp, .timeout_s = limit,
+				.on_timeout = capture_stacks, .ud = spath };
+	struct proc_result r = { 0 };
+	char desc[128], *out, *msg = NULL;
+
+	vlog(c, "running the race driver natively");
+	proc_run(&po, &r);
+	*elapsed = r.elapsed_s;
+	out = file_read_headtail(outp, OUT_HEAD, OUT_TAIL);
+	if (r.timed_out) {
+		char *where = stacks_summarize(spath, c->m->student_files, c->m->nstudent_files);
+
+		msg = xasprintf("the race driver did not finish within %.0f s even without helgrind: "
+				"a thread is probably blocked forever (deadlock or lost wakeup).%s%s\n%s",
+				limit, where ? "\nJust before the limit: " : "", where ? where : "", out);
+		ex_add_check(c->ex, id, "races", CHECK_TIMEOUT, 0, d->points, msg);
+		free(where);
+	} else if (r.signaled || r.exit_code != 0) {
+		msg = xasprintf("the race driver's own checks failed (it %s) before any race could be "
+				"looked for:\n%s",
+				proc_describe(&r, desc, sizeof desc), out);
+		ex_add_check(c->ex, id, "races", CHECK_FAIL, 0, d->points, msg);
+	}
+	free(msg);
+	free(out);
+	free(exe);
+	free(outp);
+	free(spath);
+	free(slow);
+	return !r.timed_out && !r.signaled && r.exit_code == 0;
+}
 
 static void run_races(struct ctx *c, const struct manifest_driver *d, bool atomics)
 {
@@ -229,15 +303,24 @@ static void run_races(struct ctx *c, const struct manifest_driver *d, bool atomi
 	char *argv[] = { "valgrind", "--tool=helgrind", "--xml=yes", xmlopt,
 			 "--child-silent-after-fork=yes", exe, NULL };
 	char *env[] = { slow, NULL };
-	double limit = (d->timeout_s * HG_SLOWDOWN + VALGRIND_START_S) * c->o->scale;
-	struct proc_opts po = { .argv = argv, .cwd = c->work, .env = env, .stdout_path = outp,
-				.stderr_path = outp, .timeout_s = limit };
 	struct proc_result r = { 0 };
 	struct hg_report rep = { 0 };
 	struct races_verdict v = { 0 };
 	enum check_status st;
 	char desc[128], *msg, *out;
 	glob_t g = { 0 };
+	double native, limit;
+
+	if (!native_first(c, d, id, &native))
+		goto out;
+	/* Twice the slowest helgrind slowdown over the native time, at least 20 s, at most the
+	 * manifest's budget times that slowdown. */
+	limit = native * HG_SLOWDOWN * 2 + VALGRIND_START_S + 15;
+	if (limit > d->timeout_s * HG_SLOWDOWN + VALGRIND_START_S)
+		limit = d->timeout_s * HG_SLOWDOWN + VALGRIND_START_S;
+	limit *= c->o->scale;
+	struct proc_opts po = { .argv = argv, .cwd = c->work, .env = env, .stdout_path = outp,
+				.stderr_path = outp, .timeout_s = limit };
 
 	vlog(c, "running the race driver under helgrind");
 	proc_run(&po, &r);
@@ -260,13 +343,14 @@ static void run_races(struct ctx *c, const struct manifest_driver *d, bool atomi
 					: "");
 	} else if (r.timed_out) {
 		st = CHECK_TIMEOUT;
-		msg = xasprintf("under helgrind the race driver did not finish within %.0f s: a "
-				"thread is probably blocked forever (deadlock or lost wakeup).\n%s",
-				limit, out);
+		msg = xasprintf("under helgrind the race driver did not finish within %.0f s (natively "
+				"it took %.2f s): a thread is probably blocked forever (deadlock or lost "
+				"wakeup) in a schedule that helgrind's slower timing exposed.\n%s",
+				limit, native, out);
 	} else if (r.signaled || r.exit_code != 0) {
 		st = CHECK_FAIL;
-		msg = xasprintf("no race was reported, but the race driver's own checks failed (it %s), "
-				"so your code could not be judged:\n%s",
+		msg = xasprintf("no race was reported, but the race driver's own checks failed under "
+				"helgrind (it %s): the slower schedule exposed a bug:\n%s",
 				proc_describe(&r, desc, sizeof desc), out);
 	} else {
 		st = CHECK_PASS;
@@ -281,6 +365,7 @@ static void run_races(struct ctx *c, const struct manifest_driver *d, bool atomi
 	hgxml_free(&rep);
 	free(msg);
 	free(out);
+out:
 	free(exe);
 	free(xmlopt);
 	free(pattern);
@@ -302,8 +387,10 @@ static void run_speedup(struct ctx *c, const struct manifest_driver *d)
 	char *argv[] = { exe, NULL };
 	char *env[] = { e1, e2, e3, NULL };
 	double limit = d->timeout_s * c->o->scale + 5;
+	char *spath = xasprintf("%s/%s.stacks", c->work, d->name);
 	struct proc_opts po = { .argv = argv, .cwd = c->work, .env = env, .stdout_path = outp,
-				.stderr_path = outp, .timeout_s = limit };
+				.stderr_path = outp, .timeout_s = limit,
+				.on_timeout = capture_stacks, .ud = spath };
 	struct proc_result r = { 0 };
 	enum check_status st = CHECK_ERROR;
 	double score = 0;
@@ -318,10 +405,13 @@ static void run_speedup(struct ctx *c, const struct manifest_driver *d)
 	if (!r.timed_out)
 		res = json_load_file(resp, 0, NULL);
 	if (r.timed_out) {
+		char *where = stacks_summarize(spath, c->m->student_files, c->m->nstudent_files);
+
 		st = CHECK_TIMEOUT;
 		msg = xasprintf("did not finish within %.0f s: a thread is probably blocked forever "
-				"(deadlock or lost wakeup).\n%s",
-				limit, out);
+				"(deadlock or lost wakeup).%s%s\n%s",
+				limit, where ? "\nJust before the limit: " : "", where ? where : "", out);
+		free(where);
 	} else if (!json_is_object(res) ||
 		   !json_is_string(json_object_get(res, "status"))) {
 		msg = xasprintf("the driver gave no verdict: it %s.\n%s",
@@ -351,6 +441,7 @@ static void run_speedup(struct ctx *c, const struct manifest_driver *d)
 	free(e2);
 	free(e3);
 	free(id);
+	free(spath);
 }
 
 static void run_drivers(struct ctx *c, bool atomics)

@@ -17,6 +17,7 @@ struct grade_opts {
 	const char *submission; /* absolute */
 	const char *out;        /* absolute */
 	double scale;           /* multiplies every time limit (a slow machine), >= 1 */
+	size_t jobs;            /* TCases run at once (default 2: the machines have 2 cores) */
 	bool verbose;
 	bool prepare_only; /* build the suite and drivers, run nothing (make suite/driver) */
 };

@@ -37,6 +37,8 @@ static void usage(FILE *f)
 	      "  --verbose            say what is being done; list passing tests too\n"
 	      "  --prepare            only build the suite and drivers into OUT/work/<ex> (make suite)\n"
 	      "  --strict             -Werror on the kit's own test sources (make test)\n"
+	      "  --coverage           build the submission with --coverage (make coverage)\n"
+	      "  --jobs N             run N test cases at once (default 2)\n"
 	      "  --gen-suite EX --output FILE   write the generated Check suite of EX\n"
 	      "  --hg-summary XML...  count helgrind errors by kind (used by make suite-hg)\n",
 	      f);
@@ -158,7 +160,7 @@ static int hg_summary(int argc, char **argv, const char *student_file, const cha
 int main(int argc, char **argv)
 {
 	enum { O_KIT = 256, O_SUB, O_EX, O_OUT, O_FAIL, O_SCALE, O_CC, O_GEN, O_OUTPUT, O_HG,
-	       O_SFILE, O_WDIR, O_PREP, O_STRICT };
+	       O_SFILE, O_WDIR, O_PREP, O_STRICT, O_COV, O_JOBS };
 	static const struct option opts[] = {
 		{ "kit", 1, 0, O_KIT },		{ "submission", 1, 0, O_SUB },
 		{ "exercises", 1, 0, O_EX },	{ "out", 1, 0, O_OUT },
@@ -167,6 +169,7 @@ int main(int argc, char **argv)
 		{ "output", 1, 0, O_OUTPUT },	{ "hg-summary", 0, 0, O_HG },
 		{ "student-file", 1, 0, O_SFILE }, { "workdir", 1, 0, O_WDIR },
 		{ "prepare", 0, 0, O_PREP },	{ "strict", 0, 0, O_STRICT },
+		{ "coverage", 0, 0, O_COV },	{ "jobs", 1, 0, O_JOBS },
 		{ "verbose", 0, 0, 'v' },	{ "help", 0, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
@@ -200,6 +203,8 @@ int main(int argc, char **argv)
 		case O_WDIR: wdir = optarg; break;
 		case O_PREP: o.prepare_only = true; break;
 		case O_STRICT: o.env.strict = true; break;
+		case O_COV: o.env.coverage = true; break;
+		case O_JOBS: o.jobs = (size_t)strtoul(optarg, NULL, 10); break;
 		case 'v': verbose = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -241,6 +246,8 @@ int main(int argc, char **argv)
 	o.env.cc = cc;
 	o.env.common = xasprintf("%s/work/.common", o.out);
 	o.scale = scale;
+	if (o.jobs == 0)
+		o.jobs = 2;
 	o.verbose = verbose;
 	names = ex_arg ? split(ex_arg, &n) : all_exercises(o.env.kit, &n);
 	if (n == 0) {

@@ -63,42 +63,8 @@ static void child(const struct proc_opts *o)
 	_exit(127);
 }
 
-int proc_run(const struct proc_opts *o, struct proc_result *r)
+static void finish(pid_t pid, int status, double start, struct proc_result *r)
 {
-	double start = now_s(), deadline = start + o->timeout_s;
-	pid_t pid;
-	int status = 0;
-
-	*r = (struct proc_result){ 0 };
-	fflush(NULL);
-	pid = fork();
-	if (pid < 0)
-		return errno;
-	if (pid == 0)
-		child(o);
-	setpgid(pid, pid); /* also in the parent: no window where a kill misses the group */
-	for (;;) {
-		pid_t w = waitpid(pid, &status, WNOHANG);
-
-		if (w == pid)
-			break;
-		if (w < 0 && errno != EINTR) {
-			status = 0;
-			break;
-		}
-		if (now_s() >= deadline) {
-			r->timed_out = true;
-			if (o->on_timeout)
-				o->on_timeout(pid, o->ud);
-			killpg(pid, SIGKILL);
-			kill(pid, SIGKILL);
-			while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
-				;
-			break;
-		}
-		struct timespec ts = { 0, 5 * 1000000 };
-		nanosleep(&ts, NULL);
-	}
 	killpg(pid, SIGKILL); /* whatever the command left behind */
 	r->elapsed_s = now_s() - start;
 	if (WIFSIGNALED(status)) {
@@ -107,7 +73,75 @@ int proc_run(const struct proc_opts *o, struct proc_result *r)
 	} else if (WIFEXITED(status)) {
 		r->exit_code = WEXITSTATUS(status);
 	}
-	return 0;
+}
+
+int proc_run_many(const struct proc_opts *o, size_t n, struct proc_result *r, size_t parallel)
+{
+	pid_t *pids = xcalloc(n, sizeof *pids);
+	double *starts = xcalloc(n, sizeof *starts);
+	size_t next = 0, running = 0, done = 0;
+	int rc = 0;
+
+	if (parallel == 0)
+		parallel = 1;
+	for (size_t i = 0; i < n; i++)
+		r[i] = (struct proc_result){ 0 };
+	while (done < n) {
+		while (running < parallel && next < n) {
+			size_t i = next++;
+
+			fflush(NULL);
+			starts[i] = now_s();
+			pids[i] = fork();
+			if (pids[i] < 0) {
+				rc = errno;
+				r[i].signaled = true;
+				r[i].sig = SIGKILL;
+				done++;
+				continue;
+			}
+			if (pids[i] == 0)
+				child(&o[i]);
+			setpgid(pids[i], pids[i]); /* also here: no window where a kill misses the group */
+			running++;
+		}
+		for (size_t i = 0; i < next; i++) {
+			int status = 0;
+			pid_t w;
+
+			if (pids[i] <= 0)
+				continue;
+			w = waitpid(pids[i], &status, WNOHANG);
+			if (w == 0 && now_s() >= starts[i] + o[i].timeout_s) {
+				r[i].timed_out = true;
+				if (o[i].on_timeout)
+					o[i].on_timeout(pids[i], o[i].ud);
+				killpg(pids[i], SIGKILL);
+				kill(pids[i], SIGKILL);
+				while ((w = waitpid(pids[i], &status, 0)) < 0 && errno == EINTR)
+					;
+			}
+			if (w == pids[i] || (w < 0 && errno != EINTR)) {
+				finish(pids[i], w == pids[i] ? status : 0, starts[i], &r[i]);
+				pids[i] = 0;
+				running--;
+				done++;
+			}
+		}
+		if (done < n) {
+			struct timespec ts = { 0, 5 * 1000000 };
+
+			nanosleep(&ts, NULL);
+		}
+	}
+	free(pids);
+	free(starts);
+	return rc;
+}
+
+int proc_run(const struct proc_opts *o, struct proc_result *r)
+{
+	return proc_run_many(o, 1, r, 1);
 }
 
 const char *proc_describe(const struct proc_result *r, char *buf, size_t len)

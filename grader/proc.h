@@ -40,6 +40,11 @@ struct proc_result {
 /* 0 when the command ran (whatever its status), or an errno when it could not be started. */
 int proc_run(const struct proc_opts *o, struct proc_result *r);
 
+/* Runs n commands, at most parallel at a time, each with its own options and watchdog; r has n
+ * entries. 0, or the errno of a command that could not be started (its result then says
+ * killed). */
+int proc_run_many(const struct proc_opts *o, size_t n, struct proc_result *r, size_t parallel);
+
 /* "exited with 1", "killed by SIGSEGV (segmentation fault)", "timed out after 5.0 s". */
 const char *proc_describe(const struct proc_result *r, char *buf, size_t len);
 

@@ -339,23 +339,9 @@ int cache_remove(cache_t *c, const char *key)
 	return 0;
 }
 
-/* Waits for f, computed by another thread, and returns its outcome. Called with mu held; returns
- * with mu held. */
-static int flight_wait(cache_t *c, struct flight *f, void **copy)
-{
-	struct waiter w = { .next = f->waiters, .copy = NULL, .rc = 0, .done = false };
-
-	f->waiters = &w;
-	/* After done is set, f is gone (it lived on the computing thread's stack): only w is ours. */
-	while (!w.done)
-		pthread_cond_wait(&c->done, &c->mu);
-	if (w.rc == 0)
-		*copy = w.copy;
-	return w.rc;
-}
-
 int cache_get_or_compute(cache_t *c, const char *key, cache_compute_fn fn, void *ud, void **copy)
 {
+	struct waiter waiter = { NULL, NULL, 0, false };
 	struct flight flight, *f;
 	struct leftovers lo = { NULL, NULL, NULL };
 	struct entry *e, *fresh;
@@ -385,9 +371,16 @@ int cache_get_or_compute(cache_t *c, const char *key, cache_compute_fn fn, void 
 			return EDEADLK;
 		}
 		c->hits++;
-		rc = flight_wait(c, f, copy);
+		/* Wait for the other thread's computation. Once our node is done, the flight is gone
+		 * (it lived on the computing thread's stack): only our own node may be touched. */
+		waiter.next = f->waiters;
+		f->waiters = &waiter;
+		while (!waiter.done)
+			pthread_cond_wait(&c->done, &c->mu);
 		pthread_mutex_unlock(&c->mu);
-		return rc;
+		if (waiter.rc == 0)
+			*copy = waiter.copy;
+		return waiter.rc;
 	}
 	c->misses++;
 	flight.key = key;

@@ -7,29 +7,39 @@
  * `stopped` (pool_shutdown(wait) waits on it until the count of live workers is 0; the last
  * worker to stop broadcasts it, since any number of threads may be waiting). A worker stops only
  * when the pool is shut down AND the queue is empty, so shutdown(wait) means "drain, then stop".
- * Each future has its own mutex f->mu and condition variable f->done, made on CLOCK_MONOTONIC so
- * that future_get can compute its absolute deadline once: a per-future lock means that waiting
- * on, cancelling or completing one future never contends with the queue or with other futures,
- * and a future can outlive its pool (pool_destroy does not touch futures the caller still holds).
- * The end of a future (DONE or CANCELLED) broadcasts f->done: every getter must wake. A future has
- * a reference count (guarded by f->mu): 1 for the pool from submit until the worker is finished
- * with it (after the task and the callbacks registered before completion), or until a worker or
+ *
+ * A future's state, result, callbacks and reference count are guarded by "the future's lock",
+ * future_mu(f): one of FUTURE_LOCKS process-wide mutexes, picked by the future's address (lock
+ * striping, as libc++ does for atomic shared_ptr). Each future has its own condition variable
+ * f->done, on CLOCK_MONOTONIC so that future_get computes its absolute deadline once; the end of
+ * a future (DONE or CANCELLED) broadcasts it, since every getter must wake. Why not a mutex
+ * inside each future: a future is freed by whichever thread drops the last reference, often just
+ * after another thread unlocked the future's lock. POSIX allows destroying a mutex then, but
+ * helgrind (valgrind 3.19, glibc 2.36) reports the other thread's pthread_mutex_unlock as racing
+ * with pthread_mutex_destroy, and the kit's reference must be helgrind-clean; static mutexes are
+ * never destroyed. (A mutex per future is a correct design as well.) Futures that share a
+ * mutex only share waiting for it, briefly: no code holds two futures' locks at once.
+ *
+ * A future has a reference count: 1 for the pool from submit until the worker is finished with
+ * it (after the task and the callbacks registered before completion), or until a worker or
  * pool_shutdown drops it from the queue after it was cancelled; 1 more for the caller, dropped
  * by future_release. Whoever drops the count to 0 frees the future. future_cancel does not take
  * the task out of the queue (that would need p->mu, and a future may be cancelled after its pool
- * is gone): it only marks it CANCELLED under f->mu, and the worker that later dequeues it sees
- * that and drops it. RUNNING is set under f->mu by the worker only if the state is still PENDING,
- * so a task is either cancelled or run, never both. Tasks and callbacks always run with no lock
- * held: callbacks are unhooked from the future under f->mu and called after unlocking.
+ * is gone): it only marks it CANCELLED under the future's lock, and the worker that later
+ * dequeues it sees that and drops it. RUNNING is set under the future's lock by the worker only
+ * if the state is still PENDING, so a task is either cancelled or run, never both. Tasks and
+ * callbacks always run with no lock held: callbacks are unhooked from the future under its lock
+ * and called after unlocking.
  *
- * Lock order: none is needed, because no code path holds two locks at once: p->mu and any f->mu
- * are never nested (the queue is handled under p->mu, the future's state under f->mu, one after
- * the other). */
+ * Lock order: none is needed, because no code path holds two locks at once: p->mu and a future's
+ * lock are never nested (the queue is handled under p->mu, the future's state under its lock,
+ * one after the other). */
 #include "pool.h"
 
 #include <assert.h>
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -39,8 +49,8 @@ struct callback {
 	struct callback *next;
 };
 
+/* Every field marked "mu" is guarded by future_mu(f). */
 struct future {
-	pthread_mutex_t mu;        /* guards every field below marked "mu" */
 	pthread_cond_t done;       /* broadcast when state becomes DONE or CANCELLED; CLOCK_MONOTONIC */
 	enum future_state state;   /* guarded by mu */
 	unsigned refs;             /* guarded by mu: pool's + caller's references still held */
@@ -65,6 +75,21 @@ struct pool {
 	pthread_condattr_t cattr; /* CLOCK_MONOTONIC; read-only, used for every future's cond */
 };
 
+#define FUTURE_LOCK_BITS 6
+#define FUTURE_LOCKS (1 << FUTURE_LOCK_BITS)
+
+static pthread_mutex_t future_locks[FUTURE_LOCKS] = {
+	[0 ... FUTURE_LOCKS - 1] = PTHREAD_MUTEX_INITIALIZER,
+};
+
+/* The future's lock: one of the striped mutexes, always the same one for a given future. */
+static pthread_mutex_t *future_mu(const future_t *f)
+{
+	uint64_t h = (uint64_t)(uintptr_t)f * 0x9E3779B97F4A7C15ULL; /* Fibonacci hashing */
+
+	return &future_locks[h >> (64 - FUTURE_LOCK_BITS)];
+}
+
 static bool ended(const future_t *f)
 {
 	return f->state == FUTURE_DONE || f->state == FUTURE_CANCELLED;
@@ -75,7 +100,6 @@ static void future_free(future_t *f)
 {
 	assert(f->cbs == NULL);
 	pthread_cond_destroy(&f->done);
-	pthread_mutex_destroy(&f->mu);
 	free(f);
 }
 
@@ -84,16 +108,16 @@ static void future_unref(future_t *f)
 {
 	bool last;
 
-	pthread_mutex_lock(&f->mu);
+	pthread_mutex_lock(future_mu(f));
 	assert(f->refs > 0);
 	last = --f->refs == 0;
-	pthread_mutex_unlock(&f->mu);
+	pthread_mutex_unlock(future_mu(f));
 	if (last)
 		future_free(f);
 }
 
 /* Ends f in state `to` (DONE or CANCELLED) and returns its callbacks, to be run by the caller
- * after unlocking. Called with f->mu held. */
+ * after unlocking. Called with the future's lock held. */
 static struct callback *future_end_locked(future_t *f, enum future_state to)
 {
 	struct callback *cbs = f->cbs;
@@ -124,14 +148,14 @@ static bool future_cancel_pending(future_t *f)
 	struct callback *cbs;
 	bool cancelled;
 
-	pthread_mutex_lock(&f->mu);
+	pthread_mutex_lock(future_mu(f));
 	if (f->state != FUTURE_PENDING) {
 		cancelled = f->state == FUTURE_CANCELLED;
-		pthread_mutex_unlock(&f->mu);
+		pthread_mutex_unlock(future_mu(f));
 		return cancelled;
 	}
 	cbs = future_end_locked(f, FUTURE_CANCELLED);
-	pthread_mutex_unlock(&f->mu);
+	pthread_mutex_unlock(future_mu(f));
 	run_callbacks(f, cbs);
 	return true;
 }
@@ -143,23 +167,23 @@ static void worker_run(future_t *f)
 	void *result = NULL;
 	int err;
 
-	pthread_mutex_lock(&f->mu);
+	pthread_mutex_lock(future_mu(f));
 	if (f->state == FUTURE_CANCELLED) {
-		pthread_mutex_unlock(&f->mu);
+		pthread_mutex_unlock(future_mu(f));
 		future_unref(f);
 		return;
 	}
 	assert(f->state == FUTURE_PENDING);
 	f->state = FUTURE_RUNNING;
-	pthread_mutex_unlock(&f->mu);
+	pthread_mutex_unlock(future_mu(f));
 
 	err = f->fn(f->arg, &result); /* no lock held */
 
-	pthread_mutex_lock(&f->mu);
+	pthread_mutex_lock(future_mu(f));
 	f->result = result;
 	f->err = err;
 	cbs = future_end_locked(f, FUTURE_DONE);
-	pthread_mutex_unlock(&f->mu);
+	pthread_mutex_unlock(future_mu(f));
 	run_callbacks(f, cbs); /* no lock held; the pool's reference keeps f valid */
 	future_unref(f);
 }
@@ -248,7 +272,6 @@ int pool_submit(pool_t *p, pool_task_fn fn, void *arg, future_t **out)
 		return EINVAL;
 	if ((f = calloc(1, sizeof *f)) == NULL)
 		return ENOMEM;
-	pthread_mutex_init(&f->mu, NULL);
 	pthread_cond_init(&f->done, &p->cattr);
 	f->state = FUTURE_PENDING;
 	f->refs = out != NULL ? 2 : 1;
@@ -351,14 +374,14 @@ int future_get(future_t *f, long timeout_ms, void **result, int *task_err)
 	if (timeout_ms > 0)
 		deadline = deadline_after(timeout_ms); /* once: wakeups cannot stretch the wait */
 
-	pthread_mutex_lock(&f->mu);
+	pthread_mutex_lock(future_mu(f));
 	while (!ended(f) && rc == 0) {
 		if (timeout_ms == 0)
 			rc = ETIMEDOUT;
 		else if (timeout_ms < 0)
-			rc = pthread_cond_wait(&f->done, &f->mu);
+			rc = pthread_cond_wait(&f->done, future_mu(f));
 		else
-			rc = pthread_cond_timedwait(&f->done, &f->mu, &deadline);
+			rc = pthread_cond_timedwait(&f->done, future_mu(f), &deadline);
 	}
 	/* The state decides, not rc: a timed wait may time out just as the future ends. */
 	if (f->state == FUTURE_DONE) {
@@ -372,7 +395,7 @@ int future_get(future_t *f, long timeout_ms, void **result, int *task_err)
 	} else {
 		rc = ETIMEDOUT;
 	}
-	pthread_mutex_unlock(&f->mu);
+	pthread_mutex_unlock(future_mu(f));
 	return rc;
 }
 
@@ -385,9 +408,9 @@ enum future_state future_state(future_t *f)
 {
 	enum future_state s;
 
-	pthread_mutex_lock(&f->mu);
+	pthread_mutex_lock(future_mu(f));
 	s = f->state;
-	pthread_mutex_unlock(&f->mu);
+	pthread_mutex_unlock(future_mu(f));
 	return s;
 }
 
@@ -397,21 +420,21 @@ int future_on_done(future_t *f, void (*cb)(future_t *f, void *ud), void *ud)
 
 	if (cb == NULL)
 		return EINVAL;
-	/* Allocate before locking: no malloc under f->mu, and no ENOMEM after deciding. */
+	/* Allocate before locking: no malloc under the future's lock, and no ENOMEM after deciding. */
 	if ((c = malloc(sizeof *c)) == NULL)
 		return ENOMEM;
 	c->cb = cb;
 	c->ud = ud;
 	c->next = NULL;
 
-	pthread_mutex_lock(&f->mu);
+	pthread_mutex_lock(future_mu(f));
 	if (!ended(f)) {
 		*f->cbs_end = c;
 		f->cbs_end = &c->next;
-		pthread_mutex_unlock(&f->mu);
+		pthread_mutex_unlock(future_mu(f));
 		return 0;
 	}
-	pthread_mutex_unlock(&f->mu);
+	pthread_mutex_unlock(future_mu(f));
 	free(c);
 	cb(f, ud); /* already over: at once, on this thread, no lock held */
 	return 0;

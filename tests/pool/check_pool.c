@@ -530,8 +530,9 @@ struct rendezvous {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;  /* CLOCK_MONOTONIC */
 	int n;
-	int arrived;        /* guarded by mu */
-	int most_seen;      /* guarded by mu: the highest `arrived` any task saw when it left */
+	int arrived;        /* guarded by mu: tasks that have started */
+	int inside;         /* guarded by mu: tasks started and not yet returned */
+	int most_inside;    /* guarded by mu: the highest `inside` */
 	int gave_up;        /* guarded by mu: tasks that left at the deadline */
 	struct timespec deadline;
 };
@@ -544,13 +545,14 @@ static int rendezvous_task(void *arg, void **result)
 	(void)result;
 	pthread_mutex_lock(&r->mu);
 	r->arrived++;
+	if (++r->inside > r->most_inside)
+		r->most_inside = r->inside;
 	pthread_cond_broadcast(&r->cv);
 	while (r->arrived < r->n && rc == 0)
 		rc = pthread_cond_timedwait(&r->cv, &r->mu, &r->deadline);
 	if (r->arrived < r->n)
 		r->gave_up++;
-	if (r->arrived > r->most_seen)
-		r->most_seen = r->arrived;
+	r->inside--;
 	pthread_mutex_unlock(&r->mu);
 	return 0;
 }
@@ -586,11 +588,11 @@ START_TEST(test_pool_runs_nworkers_tasks_together)
 	}
 	pthread_mutex_lock(&r.mu);
 	ck_assert_msg(r.gave_up == 0,
-		      "%d of %d tasks that wait for each other gave up after 2 s: at most %d of "
-		      "them were running at the same time on a pool of %d workers. A pool of n "
+		      "%d of %d tasks that wait for each other gave up after 2 s: the most running "
+		      "at the same time was %d, on a pool of %d workers. A pool of n "
 		      "workers must run n tasks together (does every worker thread exist, and does "
 		      "a worker let go of the pool's lock before running its task?)",
-		      r.gave_up, N, r.most_seen, N);
+		      r.gave_up, N, r.most_inside, N);
 	pthread_mutex_unlock(&r.mu);
 	pool_destroy(p);
 }
@@ -1340,9 +1342,10 @@ START_TEST(test_pool_leaks_no_thread)
 	int after;
 	pool_t *p = NULL;
 
-	ck_assert_int_eq(pool_create(&p, 0), EINVAL);
+	if (pool_create(&p, 0) == 0) /* wrong (another test says so), but must not leak */
+		pool_destroy(p);
 	after = threads_settle(before);
-	ck_assert_msg(after == before, "pool_create(&p, 0) failed but left %d thread(s) behind",
+	ck_assert_msg(after == before, "pool_create(&p, 0) left %d thread(s) behind",
 		      after - before);
 	for (int round = 0; round < 2; round++) {
 		p = make_pool(4);

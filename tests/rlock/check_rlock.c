@@ -13,6 +13,9 @@
  *
  * Lock order: an agent's mu and the witness's mu are never held together, and neither is held
  * while calling into rlock. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE /* RUSAGE_THREAD */
+#endif
 #include <check.h>
 #include <errno.h>
 #include <limits.h>
@@ -22,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 #include "rlock.h"
@@ -97,6 +101,7 @@ struct agent {
 	unsigned value; /* rlock_count, the bools, release_all's count */
 	double ms;	/* wall time of the call */
 	int64_t cpu_ns; /* the agent thread's CPU time during the call */
+	long switches;	/* context switches of the agent thread during the call */
 };
 
 static void witness_init(struct witness *w)
@@ -169,6 +174,7 @@ static void *agent_main(void *arg)
 		int rc = 0, rc2 = 0;
 		int64_t t0, c0;
 		double ms;
+		struct rusage ru0, ru1;
 
 		while (a->taken == a->posted)
 			pthread_cond_wait(&a->cv, &a->mu);
@@ -183,6 +189,7 @@ static void *agent_main(void *arg)
 
 		if (op == OP_SLEEP_RELEASE)
 			tl_sleep_ms(timeout_ms);
+		getrusage(RUSAGE_THREAD, &ru0);
 		t0 = tl_now_ns();
 		c0 = tl_thread_cpu_ns();
 		switch (op) {
@@ -207,6 +214,7 @@ static void *agent_main(void *arg)
 		}
 		c0 = tl_thread_cpu_ns() - c0;
 		ms = tl_elapsed_ms(t0);
+		getrusage(RUSAGE_THREAD, &ru1);
 
 		pthread_mutex_lock(&a->mu);
 		a->rc = rc;
@@ -214,6 +222,7 @@ static void *agent_main(void *arg)
 		a->value = value;
 		a->ms = ms;
 		a->cpu_ns = c0;
+		a->switches = (ru1.ru_nvcsw - ru0.ru_nvcsw) + (ru1.ru_nivcsw - ru0.ru_nivcsw);
 		a->done++;
 		pthread_cond_broadcast(&a->cv);
 	}
@@ -346,6 +355,16 @@ static int64_t agent_cpu_ns(struct agent *a)
 	return ns;
 }
 
+static long agent_switches(struct agent *a)
+{
+	long n;
+
+	pthread_mutex_lock(&a->mu);
+	n = a->switches;
+	pthread_mutex_unlock(&a->mu);
+	return n;
+}
+
 /* Makes a call that must return promptly and returns its rc (or value for the queries). */
 static int agent_call(struct agent *a, enum agent_op op, long timeout_ms, unsigned n)
 {
@@ -449,7 +468,7 @@ START_TEST(test_rlock_null_arguments_are_einval)
 	rlock_destroy(NULL);
 
 	EXPECT_RC(rlock_acquire(l, -1), 0, "rlock_acquire(l, -1) on a free lock");
-	EXPECT_RC(rlock_acquire(l, -1), 0, "rlock_acquire(l, -1) by the owner");
+	EXPECT_RC(rlock_acquire(l, 0), 0, "rlock_acquire(l, 0) by the owner");
 	EXPECT_RC(rlock_release_all(l, NULL), EINVAL, "rlock_release_all(l, NULL) by the owner");
 	EXPECT_MINE(l, 2, "after rlock_release_all(l, NULL) failed: nothing may change");
 	EXPECT_RC(rlock_release_all(l, &saved), 0, "rlock_release_all(l, &count) by the owner");
@@ -652,7 +671,7 @@ START_TEST(test_rlock_release_by_non_owner_is_eperm)
 
 	agent_start(&b, l);
 	EXPECT_RC(rlock_acquire(l, -1), 0, "rlock_acquire(l, -1) on a free lock");
-	EXPECT_RC(rlock_acquire(l, -1), 0, "rlock_acquire(l, -1) by the owner");
+	EXPECT_RC(rlock_acquire(l, 0), 0, "rlock_acquire(l, 0) by the owner");
 	EXPECT_RC(agent_call(&b, OP_RELEASE, 0, 0), EPERM,
 		  "rlock_release by a thread that does not own the lock (the main thread holds "
 		  "it twice)");
@@ -713,14 +732,15 @@ START_TEST(test_rlock_other_thread_sees_locked_with_count_zero)
 
 	agent_start(&b, l);
 	for (int i = 0; i < 3; i++)
-		EXPECT_RC(rlock_acquire(l, -1), 0, "rlock_acquire(l, -1) number %d", i + 1);
+		EXPECT_RC(rlock_acquire(l, i ? 0 : -1), 0, "rlock_acquire(l, %d) number %d",
+			  i ? 0 : -1, i + 1);
 	expect_seen_from_other(&b, true, "the main thread holds the lock 3 times");
 	EXPECT_MINE(l, 3, "the owner, after another thread looked at the lock");
 	for (int i = 0; i < 3; i++)
 		EXPECT_RC(rlock_release(l), 0, "rlock_release number %d", i + 1);
 
 	EXPECT_RC(agent_call(&b, OP_ACQUIRE, -1, 0), 0, "rlock_acquire(l, -1) by another thread");
-	EXPECT_RC(agent_call(&b, OP_ACQUIRE, -1, 0), 0, "rlock_acquire(l, -1) by the owner");
+	EXPECT_RC(agent_call(&b, OP_ACQUIRE, 0, 0), 0, "rlock_acquire(l, 0) by the owner");
 	ck_assert_msg(rlock_locked(l),
 		      "rlock_locked returned false while another thread holds the lock twice");
 	EXPECT_MINE(l, 0, "another thread holds the lock twice");
@@ -784,7 +804,8 @@ START_TEST(test_rlock_release_all_reacquire_round_trips_count)
 
 	agent_start(&b, l);
 	for (int i = 0; i < 3; i++)
-		EXPECT_RC(rlock_acquire(l, -1), 0, "rlock_acquire(l, -1) number %d", i + 1);
+		EXPECT_RC(rlock_acquire(l, i ? 0 : -1), 0, "rlock_acquire(l, %d) number %d",
+			  i ? 0 : -1, i + 1);
 	EXPECT_RC(rlock_release_all(l, &saved), 0, "rlock_release_all by the owner at count 3");
 	ck_assert_msg(saved == 3, "rlock_release_all stored count %u, expected 3", saved);
 	EXPECT_MINE(l, 0, "after rlock_release_all");
@@ -822,7 +843,7 @@ START_TEST(test_rlock_release_all_by_non_owner_is_eperm)
 
 	agent_start(&b, l);
 	EXPECT_RC(rlock_acquire(l, -1), 0, "rlock_acquire(l, -1) on a free lock");
-	EXPECT_RC(rlock_acquire(l, -1), 0, "rlock_acquire(l, -1) by the owner");
+	EXPECT_RC(rlock_acquire(l, 0), 0, "rlock_acquire(l, 0) by the owner");
 	EXPECT_RC(agent_call(&b, OP_RELEASE_ALL, 0, 0), EPERM,
 		  "rlock_release_all by a thread that does not own the lock (the main thread "
 		  "holds it twice)");
@@ -867,7 +888,7 @@ START_TEST(test_rlock_reacquire_count_zero_is_einval)
 	ck_assert_msg(!rlock_locked(l), "rlock_locked returned true after rlock_reacquire(l, 0, "
 		      "...) was refused: a lock held with count 0 could never be released");
 	EXPECT_RC(rlock_acquire(l, -1), 0, "rlock_acquire(l, -1) on a free lock");
-	EXPECT_RC(rlock_acquire(l, -1), 0, "rlock_acquire(l, -1) by the owner");
+	EXPECT_RC(rlock_acquire(l, 0), 0, "rlock_acquire(l, 0) by the owner");
 	EXPECT_RC(rlock_reacquire(l, 0, 0), EINVAL, "rlock_reacquire(l, 0, 0) by the owner");
 	EXPECT_MINE(l, 2, "the owner, after its rlock_reacquire with count 0 returned EINVAL");
 	EXPECT_RC(rlock_release(l), 0, "rlock_release at count 2");
@@ -944,7 +965,7 @@ START_TEST(test_rlock_release_all_wakes_a_waiter)
 
 	agent_start(&b, l);
 	EXPECT_RC(rlock_acquire(l, -1), 0, "rlock_acquire(l, -1) on a free lock");
-	EXPECT_RC(rlock_acquire(l, -1), 0, "rlock_acquire(l, -1) by the owner");
+	EXPECT_RC(rlock_acquire(l, 0), 0, "rlock_acquire(l, 0) by the owner");
 	agent_post(&b, OP_ACQUIRE, -1, 0);
 	agent_wait_taken(&b);
 	ck_assert_msg(!agent_wait_done(&b, SETTLE_MS),
@@ -1026,6 +1047,11 @@ START_TEST(test_rlock_timed_acquire_succeeds_when_released_midway)
 		      "rlock_acquire(l, %ld) returned %s after %.0f ms, expected 0: the owner "
 		      "released the lock after about 50 ms, and a timed waiter must wake up and "
 		      "take it before its deadline", timeout, tl_errname(rc), ms);
+	ck_assert_msg(ms < (double)timeout / 2,
+		      "rlock_acquire(l, %ld) returned 0 only after %.0f ms, near its deadline: the "
+		      "owner released the lock after about 50 ms, and the release that frees the "
+		      "lock must wake a timed waiter too (it must not find out at its timeout)",
+		      timeout, ms);
 	EXPECT_MINE(l, 1, "after a timed acquire that succeeded");
 	ck_assert_msg(agent_wait_done(&b, scaled_ms(PROMPT_MS)), "test setup: the releasing "
 		      "thread did not finish");
@@ -1048,7 +1074,8 @@ START_TEST(test_rlock_waiter_gets_lock_only_after_last_release)
 
 	agent_start(&b, l);
 	for (int i = 0; i < 3; i++)
-		EXPECT_RC(rlock_acquire(l, -1), 0, "rlock_acquire(l, -1) number %d", i + 1);
+		EXPECT_RC(rlock_acquire(l, i ? 0 : -1), 0, "rlock_acquire(l, %d) number %d",
+			  i ? 0 : -1, i + 1);
 	agent_post(&b, OP_ACQUIRE, -1, 0);
 	agent_wait_taken(&b);
 	ck_assert_msg(!agent_wait_done(&b, SETTLE_MS),
@@ -1160,7 +1187,7 @@ START_TEST(test_rlock_woken_waiter_rechecks_before_taking)
 END_TEST
 
 #define STRESS_THREADS 8
-#define STRESS_ITERS 150
+#define STRESS_ITERS 300
 
 struct stress {
 	rlock_t *l;
@@ -1244,11 +1271,11 @@ static bool stress_round(struct stress_arg *arg, int i)
 		return false;
 	}
 	for (unsigned d = 2; d <= depth; d++) {
-		rc = rlock_acquire(l, d % 2 ? 0 : -1);
+		rc = rlock_acquire(l, d % 2 ? -1 : 0);
 		if (rc != 0 || (c = rlock_count(l)) != d) {
 			stress_fail(arg, "nested rlock_acquire(l, %d) by the owner returned %s "
 				    "(expected 0) with rlock_count %u after it (expected %u)",
-				    d % 2 ? 0 : -1, tl_errname(rc), rlock_count(l), d);
+				    d % 2 ? -1 : 0, tl_errname(rc), rlock_count(l), d);
 			return false;
 		}
 	}
@@ -1360,14 +1387,36 @@ END_TEST
 /* ------------------------------------------------------------------------------------------ */
 /* no_busy_wait */
 
-/* At most this much of its own CPU time may a thread use while it waits 200 ms. */
+/* A thread that waits 200 ms for the lock may use at most this much of its own CPU time, and be
+ * switched out at most this many times. A thread asleep in pthread_cond_wait uses ~0.1 ms and is
+ * switched out once or twice. A spinning thread uses the whole 200 ms when a core is free; on a
+ * loaded machine a spinner that yields (sched_yield, usleep) may get little CPU, but it is then
+ * switched out at every turn (25-100 times in 200 ms here), so it fails the second bound. */
 #define WAIT_CPU_MS 20.0
+#define WAIT_SWITCHES 10.0
+
+static void expect_slept(struct agent *b, const char *call, const char *wait_fn)
+{
+	double cpu_ms = (double)agent_cpu_ns(b) / 1e6;
+	long switches = agent_switches(b);
+
+	ck_assert_msg(cpu_ms < WAIT_CPU_MS * tl_slowdown(),
+		      "a thread that waited %.0f ms in %s used %.1f ms of CPU time, expected under "
+		      "%.0f ms: a waiting thread must sleep in %s, not spin (a loop with "
+		      "sched_yield, trylock or usleep)",
+		      agent_ms(b), call, cpu_ms, WAIT_CPU_MS * tl_slowdown(), wait_fn);
+	ck_assert_msg((double)switches < WAIT_SWITCHES * tl_slowdown(),
+		      "a thread that waited %.0f ms in %s was switched out %ld times (it kept "
+		      "waking up to look at the lock), expected under %.0f: a waiting thread must "
+		      "sleep in %s until it is signalled, not poll (a loop with sched_yield, "
+		      "trylock or usleep)",
+		      agent_ms(b), call, switches, WAIT_SWITCHES * tl_slowdown(), wait_fn);
+}
 
 START_TEST(test_rlock_blocked_waiter_does_not_spin)
 {
 	rlock_t *l = new_lock();
 	struct agent b;
-	double cpu_ms;
 
 	agent_start(&b, l);
 	EXPECT_RC(rlock_acquire(l, -1), 0, "rlock_acquire(l, -1) on a free lock");
@@ -1382,12 +1431,7 @@ START_TEST(test_rlock_blocked_waiter_does_not_spin)
 		      "after the owner released it: the release that frees the lock must wake a "
 		      "waiter", scaled_ms(PROMPT_MS));
 	EXPECT_RC(agent_rc(&b), 0, "rlock_acquire(l, -1) by the waiting thread");
-	cpu_ms = (double)agent_cpu_ns(&b) / 1e6;
-	ck_assert_msg(cpu_ms < WAIT_CPU_MS * tl_slowdown(),
-		      "a thread that waited %.0f ms in rlock_acquire(l, -1) used %.1f ms of CPU "
-		      "time, expected under %.0f ms: a waiting thread must sleep in "
-		      "pthread_cond_wait, not spin (loop with sched_yield/trylock/usleep)",
-		      agent_ms(&b), cpu_ms, WAIT_CPU_MS * tl_slowdown());
+	expect_slept(&b, "rlock_acquire(l, -1)", "pthread_cond_wait");
 	EXPECT_RC(agent_call(&b, OP_RELEASE, 0, 0), 0, "rlock_release by the new owner");
 	agent_stop(&b);
 	rlock_destroy(l);
@@ -1398,18 +1442,12 @@ START_TEST(test_rlock_timed_waiter_does_not_spin)
 {
 	rlock_t *l = new_lock();
 	struct agent b;
-	double cpu_ms;
 
 	agent_start(&b, l);
 	EXPECT_RC(rlock_acquire(l, -1), 0, "rlock_acquire(l, -1) on a free lock");
 	EXPECT_RC(agent_call(&b, OP_ACQUIRE, 200, 0), ETIMEDOUT,
 		  "rlock_acquire(l, 200) by another thread while the main thread held the lock");
-	cpu_ms = (double)agent_cpu_ns(&b) / 1e6;
-	ck_assert_msg(cpu_ms < WAIT_CPU_MS * tl_slowdown(),
-		      "a thread that waited %.0f ms in rlock_acquire(l, 200) used %.1f ms of CPU "
-		      "time, expected under %.0f ms: a waiting thread must sleep in "
-		      "pthread_cond_timedwait, not spin (loop with sched_yield/trylock/usleep)",
-		      agent_ms(&b), cpu_ms, WAIT_CPU_MS * tl_slowdown());
+	expect_slept(&b, "rlock_acquire(l, 200)", "pthread_cond_timedwait");
 	EXPECT_RC(rlock_release(l), 0, "rlock_release by the owner");
 	agent_stop(&b);
 	rlock_destroy(l);

@@ -7,11 +7,12 @@
  * read in the student's code races with the owner's writes). Each lock protects a plain,
  * non-atomic counter; b is only ever taken while holding a or alone, never a while holding b, so
  * the driver itself has no lock-order cycle. The driver adds no synchronisation of its own
- * between the threads beyond the start barrier: the rlocks under test are the only thing that
+ * between the threads beyond the start barrier and the end latch: the rlocks under test are the only thing that
  * orders the counter updates, so helgrind sees exactly what the student's locking provides.
  * Each thread checks what it can see alone (counts, ownership, return codes) and records its
  * first failure in its own slot; main joins everyone, checks that no increment was lost, prints
- * what broke to stderr and exits 1 if anything did. Native run: a few ms. */
+ * what broke to stderr and exits 1 if anything did; a watchdog ends the run with a message if
+ * the threads do not finish in time (a lost wakeup). Native run: a few ms. */
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
@@ -23,11 +24,13 @@
 #include "tl_test.h"
 
 #define THREADS 5
-#define ROUNDS 60
+#define ROUNDS 150
+#define WATCHDOG_MS 1000.0 /* natively; scaled by tl_slowdown() under valgrind */
 
 struct shared {
 	rlock_t *a, *b;
 	pthread_barrier_t start;
+	tl_latch_t finished; /* counted down by each worker when it returns */
 	long count_a; /* guarded by a */
 	long count_b; /* guarded by b */
 };
@@ -90,7 +93,7 @@ static bool look_from_outside(struct worker *w, rlock_t *l, const char *name)
 static bool nest(struct worker *w, rlock_t *l, const char *name, unsigned depth)
 {
 	for (unsigned d = 2; d <= depth; d++) {
-		int rc = rlock_acquire(l, d % 2 ? 0 : 100);
+		int rc = rlock_acquire(l, d % 2 ? 100 : 0);
 		unsigned c;
 
 		if (rc != 0)
@@ -197,6 +200,7 @@ static void *worker_main(void *arg)
 		(void)rlock_release_all(w->s->b, &ignored);
 		(void)rlock_release_all(w->s->a, &ignored);
 	}
+	tl_latch_count_down(&w->s->finished);
 	return NULL;
 }
 
@@ -214,12 +218,21 @@ int main(void)
 		return 1;
 	}
 	pthread_barrier_init(&s.start, NULL, THREADS);
+	tl_latch_init(&s.finished, THREADS);
 	for (int i = 0; i < THREADS; i++) {
 		w[i] = (struct worker){ .s = &s, .id = i, .seed = 4099u * (unsigned)i + 17 };
 		w[i].error[0] = '\0';
 	}
 	if (tl_start_threads(tids, THREADS, worker_main, w, sizeof w[0]) != 0)
 		return 2;
+	/* A lost wakeup must end the run with a message, not leave it to the grader's timeout. */
+	if (!tl_latch_wait_ms(&s.finished, (long)(WATCHDOG_MS * tl_slowdown()))) {
+		fprintf(stderr, "race_rlock: %d threads x %d rounds did not finish within %.0f ms "
+			"(natively a few ms): a thread waiting for a lock was never woken (a lost "
+			"wakeup: the release that frees the lock must wake a waiter) or deadlocked\n",
+			THREADS, ROUNDS, WATCHDOG_MS * tl_slowdown());
+		return 1;
+	}
 	tl_join_all(tids, THREADS);
 
 	for (int i = 0; i < THREADS; i++) {
@@ -243,6 +256,7 @@ int main(void)
 		bad = 1;
 	}
 	pthread_barrier_destroy(&s.start);
+	tl_latch_destroy(&s.finished);
 	if (!bad) {
 		rlock_destroy(s.a);
 		rlock_destroy(s.b);
