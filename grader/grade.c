@@ -144,7 +144,7 @@ static void functional_check(struct ctx *c, const struct manifest_tcase *t, cons
 		msg = xstrdup("");
 	} else if (strstr(ct->message, "Test timeout expired")) {
 		char *spath = xasprintf("%s/hang/%s.%s.stacks", c->work, t->name, test);
-		char *where = stacks_summarize(spath, c->m->student_files, c->m->nstudent_files);
+		char *where = stacks_summarize(spath, c->m->student_files, c->m->nstudent_files, c->work);
 
 		st = CHECK_TIMEOUT;
 		msg = xasprintf("did not finish within %g s (this test's time limit): a thread is "
@@ -270,7 +270,7 @@ static bool native_first(struct ctx *c, const struct manifest_driver *d, const c
 	*elapsed = r.elapsed_s;
 	out = file_read_headtail(outp, OUT_HEAD, OUT_TAIL);
 	if (r.timed_out) {
-		char *where = stacks_summarize(spath, c->m->student_files, c->m->nstudent_files);
+		char *where = stacks_summarize(spath, c->m->student_files, c->m->nstudent_files, c->work);
 
 		msg = xasprintf("the race driver did not finish within %.0f s even without helgrind: "
 				"a thread is probably blocked forever (deadlock or lost wakeup).%s%s\n%s",
@@ -405,7 +405,7 @@ static void run_speedup(struct ctx *c, const struct manifest_driver *d)
 	if (!r.timed_out)
 		res = json_load_file(resp, 0, NULL);
 	if (r.timed_out) {
-		char *where = stacks_summarize(spath, c->m->student_files, c->m->nstudent_files);
+		char *where = stacks_summarize(spath, c->m->student_files, c->m->nstudent_files, c->work);
 
 		st = CHECK_TIMEOUT;
 		msg = xasprintf("did not finish within %.0f s: a thread is probably blocked forever "

@@ -100,7 +100,7 @@ static char *describe(const struct thread *t, char *const *files, size_t n)
 			k++;
 		if (k == t->n || k == 0)
 			return NULL;
-		return xasprintf("in %s at %s:%d (in %s)", t->frames[k].fn, t->frames[k].file,
+		return xasprintf("(test code) in %s at %s:%d (in %s)", t->frames[k].fn, t->frames[k].file,
 				 t->frames[k].line, call_name(t->frames[k - 1].fn));
 	}
 	if (s == 0)
@@ -111,18 +111,187 @@ static char *describe(const struct thread *t, char *const *files, size_t n)
 			 t->frames[s].line, call_name(below->fn));
 }
 
-char *stacks_summarize(const char *path, char *const *files, size_t nfiles)
+/* ---- stacks written by tests/common/tl_hang.c: "thread N" then backtrace_symbols lines ---- */
+
+struct rawframe {
+	char *obj; /* as printed: "./check_rlock", "/lib/x86_64-linux-gnu/libc.so.6" */
+	char *sym; /* may be "" */
+	unsigned long off;
+};
+
+static void parse_raw(const char *l, struct rawframe *r)
 {
-	size_t len;
-	char *text = file_read(path, 4u << 20, &len), *save = NULL;
+	const char *open = strchr(l, '('), *plus, *close;
+
+	*r = (struct rawframe){ 0 };
+	if (!open || !(close = strchr(open, ')'))) {
+		r->obj = xstrdup(l);
+		r->sym = xstrdup("");
+		return;
+	}
+	r->obj = strndup(l, (size_t)(open - l));
+	plus = memchr(open, '+', (size_t)(close - open));
+	r->sym = strndup(open + 1, (size_t)((plus ? plus : close) - open - 1));
+	r->off = plus ? strtoul(plus + 1, NULL, 16) : 0;
+}
+
+/* The address of each symbol of exe, from nm (static functions included). */
+static unsigned long sym_addr(const char *nmout, const char *sym)
+{
+	size_t n = strlen(sym);
+
+	/* Lines look like "0000000000001a2b T rlock_acquire". */
+	for (const char *l = nmout; l && *l;) {
+		const char *nl = strchr(l, '\n'), *end = nl ? nl : l + strlen(l);
+
+		if ((size_t)(end - l) > n + 1 && end[-(long)n - 1] == ' ' &&
+		    strncmp(end - n, sym, n) == 0)
+			return strtoul(l, NULL, 16);
+		l = nl ? nl + 1 : NULL;
+	}
+	return 0;
+}
+
+static char *run_capture(const char *cwd, char **argv, const char *outpath)
+{
+	struct proc_opts o = { .argv = argv, .cwd = cwd, .stdout_path = outpath,
+			       .timeout_s = 30 };
+	struct proc_result r;
+
+	if (proc_run(&o, &r) != 0 || r.timed_out || r.exit_code != 0)
+		return NULL;
+	return file_read(outpath, 16u << 20, NULL);
+}
+
+/* Turns the raw frames of every thread into fn/file/line, with nm and addr2line on the
+ * executable (one run of each). */
+static void symbolize(struct thread *ts, size_t nt, struct rawframe **raw, const char *cwd)
+{
+	const char *exe = NULL;
+	char *nmout = NULL, *a2l = NULL, *tmp;
+	struct strbuf addrs = { 0 };
+	size_t count = 0;
+
+	for (size_t i = 0; i < nt && !exe; i++)
+		for (size_t j = 0; j < ts[i].n && !exe; j++)
+			if (strncmp(raw[i][j].obj, "./", 2) == 0)
+				exe = raw[i][j].obj;
+	if (exe) {
+		char *argv[] = { "nm", (char *)exe, NULL };
+
+		tmp = xasprintf("%s/.nm.out", cwd);
+		nmout = run_capture(cwd, argv, tmp);
+		free(tmp);
+	}
+	for (size_t i = 0; i < nt; i++) {
+		for (size_t j = 0; j < ts[i].n; j++) {
+			struct rawframe *r = &raw[i][j];
+			unsigned long base = 0;
+
+			if (!exe || strcmp(r->obj, exe) != 0)
+				continue;
+			if (*r->sym && nmout)
+				base = sym_addr(nmout, r->sym);
+			sb_addf(&addrs, "0x%lx ", base + r->off - (r->off > 0 ? 1 : 0));
+			count++;
+		}
+	}
+	if (count > 0) {
+		char *list = sb_take(&addrs);
+		char *argv_a2l[] = { "sh", "-c", NULL, NULL };
+
+		argv_a2l[2] = xasprintf("addr2line -f -e '%s' %s", exe, list);
+		tmp = xasprintf("%s/.a2l.out", cwd);
+		a2l = run_capture(cwd, argv_a2l, tmp);
+		free(tmp);
+		free(argv_a2l[2]);
+		free(list);
+	} else {
+		free(sb_take(&addrs));
+	}
+	/* addr2line -f prints two lines per address, in order: function, file:line. */
+	char *save = NULL, *line = a2l ? strtok_r(a2l, "\n", &save) : NULL;
+
+	for (size_t i = 0; i < nt; i++) {
+		for (size_t j = 0; j < ts[i].n; j++) {
+			struct rawframe *r = &raw[i][j];
+			struct frame *f = &ts[i].frames[j];
+
+			if (exe && strcmp(r->obj, exe) == 0 && line) {
+				char *fileline = strtok_r(NULL, "\n", &save), *colon, *slash;
+
+				f->fn = xstrdup(line);
+				if (fileline && (colon = strrchr(fileline, ':')) && fileline[0] != '?') {
+					slash = memrchr(fileline, '/', (size_t)(colon - fileline));
+					f->file = strndup(slash ? slash + 1 : fileline,
+							  (size_t)(colon - (slash ? slash + 1 : fileline)));
+					f->line = atoi(colon + 1);
+				}
+				line = strtok_r(NULL, "\n", &save);
+			} else {
+				f->fn = xstrdup(*r->sym ? r->sym : "??");
+			}
+		}
+	}
+	free(nmout);
+	free(a2l);
+}
+
+static struct thread *parse_tl_hang(char *text, size_t *nt_out, const char *cwd)
+{
+	struct thread *ts = NULL;
+	struct rawframe **raw = NULL;
+	size_t nt = 0;
+	char *save = NULL;
+
+	for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
+		if (strncmp(l, "thread ", 7) == 0) {
+			ts = xrealloc(ts, (nt + 1) * sizeof *ts);
+			raw = xrealloc(raw, (nt + 1) * sizeof *raw);
+			ts[nt] = (struct thread){ 0 };
+			raw[nt++] = NULL;
+		} else if (nt > 0) {
+			struct thread *t = &ts[nt - 1];
+
+			raw[nt - 1] = xrealloc(raw[nt - 1], (t->n + 1) * sizeof **raw);
+			parse_raw(l, &raw[nt - 1][t->n]);
+			t->frames = xrealloc(t->frames, (t->n + 1) * sizeof *t->frames);
+			t->frames[t->n++] = (struct frame){ 0 };
+		}
+	}
+	symbolize(ts, nt, raw, cwd);
+	/* Drop the frames of the signal handler that took the stack, and the signal trampoline. */
+	for (size_t i = 0; i < nt; i++) {
+		size_t k = 0;
+
+		for (size_t j = 0; j < ts[i].n; j++)
+			if (ts[i].frames[j].fn && strcmp(ts[i].frames[j].fn, "on_signal") == 0)
+				k = j + 2;
+		for (size_t j = 0; j < k && j < ts[i].n; j++) {
+			free(ts[i].frames[j].fn);
+			free(ts[i].frames[j].file);
+		}
+		if (k > ts[i].n)
+			k = ts[i].n;
+		memmove(ts[i].frames, ts[i].frames + k, (ts[i].n - k) * sizeof *ts[i].frames);
+		ts[i].n -= k;
+		for (size_t j = 0; raw[i] && j < ts[i].n + k; j++) {
+			free(raw[i][j].obj);
+			free(raw[i][j].sym);
+		}
+		free(raw[i]);
+	}
+	free(raw);
+	*nt_out = nt;
+	return ts;
+}
+
+static struct thread *parse_gdb(char *text, size_t *nt_out)
+{
 	struct thread *ts = NULL;
 	size_t nt = 0;
-	struct place *ps = NULL;
-	size_t np = 0;
-	struct strbuf sb = { 0 };
+	char *save = NULL;
 
-	if (!text)
-		return NULL;
 	for (char *l = strtok_r(text, "\n", &save); l; l = strtok_r(NULL, "\n", &save)) {
 		if (strncmp(l, "Thread ", 7) == 0) {
 			ts = xrealloc(ts, (nt + 1) * sizeof *ts);
@@ -134,6 +303,22 @@ char *stacks_summarize(const char *path, char *const *files, size_t nfiles)
 			parse_frame(l, &t->frames[t->n++]);
 		}
 	}
+	*nt_out = nt;
+	return ts;
+}
+
+char *stacks_summarize(const char *path, char *const *files, size_t nfiles, const char *cwd)
+{
+	char *text = file_read(path, 4u << 20, NULL);
+	struct thread *ts;
+	size_t nt = 0;
+	struct place *ps = NULL;
+	size_t np = 0;
+	struct strbuf sb = { 0 };
+
+	if (!text)
+		return NULL;
+	ts = strncmp(text, "thread ", 7) == 0 ? parse_tl_hang(text, &nt, cwd) : parse_gdb(text, &nt);
 	free(text);
 	for (size_t i = 0; i < nt; i++) {
 		char *d = describe(&ts[i], files, nfiles);

@@ -9,8 +9,11 @@
 #include <stddef.h>
 #include <sys/types.h>
 
-/* Summarizes a gdb backtrace file; NULL when the file has no usable backtrace. */
-char *stacks_summarize(const char *path, char *const *student_files, size_t nfiles);
+/* Summarizes a stacks file, either gdb's output or tests/common/tl_hang.c's (whose frames are
+ * mapped to file:line with nm and addr2line on the executable, relative to cwd); NULL when the
+ * file has no usable backtrace. */
+char *stacks_summarize(const char *path, char *const *student_files, size_t nfiles,
+		       const char *cwd);
 
 /* Runs gdb in batch mode on pid and writes every thread's backtrace to path (at most 10 s). */
 void stacks_capture(pid_t pid, const char *path);

@@ -241,7 +241,8 @@ int cache_create(cache_t **out, size_t capacity, const struct cache_value_ops *o
 		goto fail_buckets;
 	if (pthread_mutex_init(&c->mu, NULL) != 0)
 		goto fail_mu;
-	if (pthread_cond_init(&c->done, NULL) != 0) /* untimed waits only: the clock is irrelevant */
+	/* Only untimed waits on `done`: its clock does not matter. */
+	if (pthread_cond_init(&c->done, NULL) != 0)
 		goto fail_cv;
 	c->ops = *ops;
 	c->capacity = capacity;
@@ -371,8 +372,8 @@ int cache_get_or_compute(cache_t *c, const char *key, cache_compute_fn fn, void 
 			return EDEADLK;
 		}
 		c->hits++;
-		/* Wait for the other thread's computation. Once our node is done, the flight is gone
-		 * (it lived on the computing thread's stack): only our own node may be touched. */
+		/* Wait for the other thread's computation. Once our node is done, the flight is
+		 * gone (it lived on the computing thread's stack): only our node may be touched. */
 		waiter.next = f->waiters;
 		f->waiters = &waiter;
 		while (!waiter.done)

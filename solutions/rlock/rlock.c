@@ -10,10 +10,10 @@
  * signals one waiter: every waiter waits for the same thing (a free lock) and one free lock can
  * satisfy only one of them, so waking one is enough. A waiter whose wait times out looks at the
  * lock once more and takes it if it is free, so it gives up only while another thread holds the
- * lock, and that thread's last release signals again: no wakeup is lost. Every wait
- * has one absolute CLOCK_MONOTONIC deadline computed before the first wait, so spurious wakeups
- * cannot stretch it; the untimed wait is the same loop with no deadline. `mu` is the only lock
- * here and is never held while calling out, so there is no lock order to state. */
+ * lock, and that thread's last release signals again: no wakeup is lost. Every wait has one
+ * absolute CLOCK_MONOTONIC deadline computed before the first wait, so spurious wakeups cannot
+ * stretch it; the untimed wait is the same loop with no deadline. `mu` is the only lock here and
+ * is never held while calling out, so there is no lock order to state. */
 #include "rlock.h"
 
 #include <assert.h>

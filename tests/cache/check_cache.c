@@ -18,7 +18,7 @@
 #include <check.h>
 #include <errno.h>
 #include <pthread.h>
-#include <sched.h>
+#include <time.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -27,6 +27,16 @@
 
 #include "cache.h"
 #include "tl_test.h"
+
+/* Sleeps about us microseconds: lets other threads run, even under helgrind (which switches
+ * threads at system calls), without depending on free CPUs as sched_yield does (with CPU hogs
+ * around, one sched_yield can cost a whole time slice). */
+static void nap(long us)
+{
+	struct timespec ts = { 0, us * 1000 };
+
+	nanosleep(&ts, NULL);
+}
 
 /* ---- tracked values ---------------------------------------------------------------------- */
 
@@ -47,7 +57,7 @@ static pthread_mutex_t tv_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct tv tv_pool[TV_MAX]; /* guarded by tv_mu */
 static size_t tv_used;            /* guarded by tv_mu */
 static char tv_err[512];          /* guarded by tv_mu: the first misuse seen */
-static int tv_copy_yields;        /* set before threads start: makes ops->copy slow */
+static long tv_copy_nap_us;       /* set before threads start: makes ops->copy slow */
 
 /* Records the first misuse. Called with tv_mu held. */
 static void tv_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -66,7 +76,9 @@ static struct tv *tv_slot(const void *p)
 {
 	const struct tv *v = p;
 
-	if (v < tv_pool || v >= tv_pool + TV_MAX || (size_t)((const char *)v - (const char *)tv_pool) % sizeof(*v) != 0)
+	if (v < tv_pool || v >= tv_pool + TV_MAX)
+		return NULL;
+	if ((size_t)((const char *)v - (const char *)tv_pool) % sizeof(*v) != 0)
 		return NULL;
 	return (struct tv *)v;
 }
@@ -102,27 +114,27 @@ static void *tv_new(int payload)
 static void *tv_copy(const void *src)
 {
 	struct tv *s = tv_slot(src), *v = NULL;
-	int yields = tv_copy_yields;
+	long nap_us = tv_copy_nap_us;
 
 	pthread_mutex_lock(&tv_mu);
 	if (s == NULL || s->state == TV_UNUSED)
 		tv_error("ops->copy was called on %p, which is not a value given to the cache",
 			 src);
 	else if (s->state == TV_FREED)
-		tv_error("ops->copy was called on a value that had already been freed (payload %d): "
-			 "a use after free", s->payload);
+		tv_error("ops->copy was called on a value that had already been freed (payload "
+			 "%d): a use after free", s->payload);
 	else
 		v = tv_alloc(s->payload, TV_COPY);
 	pthread_mutex_unlock(&tv_mu);
-	if (v && yields > 0) {
+	if (v && nap_us > 0) {
 		/* A slow copy: if the cache copies without protecting the entry, another thread has
 		 * time to free the source meanwhile, which the second look below sees. */
-		for (int i = 0; i < yields; i++)
-			sched_yield();
+		nap(nap_us);
 		pthread_mutex_lock(&tv_mu);
 		if (s->state != TV_LIVE)
-			tv_error("a value was freed while ops->copy was copying it (payload %d): copies "
-				 "must be made while no other thread can free the entry", s->payload);
+			tv_error("a value was freed while ops->copy was copying it (payload %d): "
+				 "copies must be made while no other thread can free the "
+				 "entry", s->payload);
 		pthread_mutex_unlock(&tv_mu);
 	}
 	return v;
@@ -216,7 +228,8 @@ static cache_t *new_cache(size_t capacity)
 	int rc = cache_create(&c, capacity, &tv_ops);
 
 	ck_assert_msg(rc == 0 && c != NULL,
-		      "cache_create(&c, %zu, &ops) returned %d (%s) and c = %p, expected 0 and a cache",
+		      "cache_create(&c, %zu, &ops) returned %d (%s) and c = %p, expected 0 and a "
+		      "cache",
 		      capacity, rc, tl_errname(rc), (void *)c);
 	return c;
 }
@@ -236,8 +249,9 @@ static void check_copy(void *cp, const void *stored, int payload, const char *wh
 {
 	ck_assert_msg(cp != NULL, "%s returned 0 but left the copy pointer NULL", what);
 	ck_assert_msg(stored == NULL || cp != stored,
-		      "%s returned the stored value itself instead of a copy: the caller owns what it "
-		      "gets and will free it, and an eviction would free it under the caller's feet",
+		      "%s returned the stored value itself instead of a copy: the caller owns what "
+		      "it gets and will free it, and an eviction would free it under the caller's "
+		      "feet",
 		      what);
 	ck_assert_msg(tv_is_copy(cp),
 		      "%s returned a pointer that ops->copy did not make: return a fresh copy made "
@@ -364,17 +378,19 @@ START_TEST(test_cache_create_rejects_invalid_arguments)
 	int rc;
 
 	rc = cache_create(&c, 0, &tv_ops);
-	ck_assert_msg(rc == EINVAL, "cache_create with capacity 0 returned %d (%s), expected EINVAL",
+	ck_assert_msg(rc == EINVAL, "cache_create with capacity 0 returned %d (%s), expected "
+		      "EINVAL",
 		      rc, tl_errname(rc));
 	rc = cache_create(&c, 4, NULL);
-	ck_assert_msg(rc == EINVAL, "cache_create with ops == NULL returned %d (%s), expected EINVAL",
+	ck_assert_msg(rc == EINVAL, "cache_create with ops == NULL returned %d (%s), expected "
+		      "EINVAL",
 		      rc, tl_errname(rc));
 	rc = cache_create(&c, 4, &no_copy);
-	ck_assert_msg(rc == EINVAL, "cache_create with ops->copy == NULL returned %d (%s), expected "
-		      "EINVAL", rc, tl_errname(rc));
+	ck_assert_msg(rc == EINVAL, "cache_create with ops->copy == NULL returned %d (%s), "
+		      "expected EINVAL", rc, tl_errname(rc));
 	rc = cache_create(&c, 4, &no_free);
-	ck_assert_msg(rc == EINVAL, "cache_create with ops->free == NULL returned %d (%s), expected "
-		      "EINVAL", rc, tl_errname(rc));
+	ck_assert_msg(rc == EINVAL, "cache_create with ops->free == NULL returned %d (%s), "
+		      "expected EINVAL", rc, tl_errname(rc));
 	rc = cache_create(NULL, 4, &tv_ops);
 	ck_assert_msg(rc == EINVAL, "cache_create(NULL, ...) returned %d (%s), expected EINVAL",
 		      rc, tl_errname(rc));
@@ -394,8 +410,8 @@ START_TEST(test_cache_get_missing_is_enoent)
 	expect_missing(c, "b", "only \"a\" was put");
 	st = stats_of(c);
 	ck_assert_msg(st.misses == 2 && st.hits == 0,
-		      "after two cache_get calls that returned ENOENT, stats say hits %llu misses %llu, "
-		      "expected hits 0 misses 2", (unsigned long long)st.hits,
+		      "after two cache_get calls that returned ENOENT, stats say hits %llu misses "
+		      "%llu, expected hits 0 misses 2", (unsigned long long)st.hits,
 		      (unsigned long long)st.misses);
 	cache_destroy(c);
 	tv_assert_clean();
@@ -411,14 +427,14 @@ START_TEST(test_cache_get_returns_a_fresh_copy)
 
 	expect_put(c, "answer", v);
 	rc = cache_get(c, "answer", &cp1);
-	ck_assert_msg(rc == 0, "cache_get(\"answer\") after cache_put(\"answer\") returned %d (%s), "
-		      "expected 0", rc, tl_errname(rc));
+	ck_assert_msg(rc == 0, "cache_get(\"answer\") after cache_put(\"answer\") returned %d "
+		      "(%s), expected 0", rc, tl_errname(rc));
 	rc = cache_get(c, "answer", &cp2);
 	ck_assert_msg(rc == 0, "a second cache_get(\"answer\") returned %d (%s), expected 0", rc,
 		      tl_errname(rc));
-	ck_assert_msg(cp1 != v && cp2 != v, "cache_get returned the stored value itself instead of a "
-		      "copy: the caller owns what it gets and will free it, and an eviction would free "
-		      "it under the caller's feet");
+	ck_assert_msg(cp1 != v && cp2 != v, "cache_get returned the stored value itself instead of "
+		      "a copy: the caller owns what it gets and will free it, and an eviction "
+		      "would free it under the caller's feet");
 	ck_assert_msg(cp1 != cp2, "two cache_get calls returned the same pointer: each caller must "
 		      "receive its own copy (each will free it)");
 	ck_assert_msg(tv_state(v) == TV_LIVE, "cache_get freed the stored value");
@@ -429,9 +445,9 @@ START_TEST(test_cache_get_returns_a_fresh_copy)
 	expect_get(c, "answer", 42, v);
 	st = stats_of(c);
 	ck_assert_msg(st.hits == 3 && st.misses == 0 && st.size == 1,
-		      "after a put and three cache_get hits, stats say hits %llu misses %llu size %zu, "
-		      "expected 3, 0, 1", (unsigned long long)st.hits, (unsigned long long)st.misses,
-		      st.size);
+		      "after a put and three cache_get hits, stats say hits %llu misses %llu size "
+		      "%zu, expected 3, 0, 1", (unsigned long long)st.hits,
+		      (unsigned long long)st.misses, st.size);
 	cache_destroy(c);
 	tv_assert_clean();
 }
@@ -474,7 +490,8 @@ START_TEST(test_cache_put_replaces_and_frees_old_value_once)
 	expect_put(c, "k", v2);
 	tv_assert_clean();
 	ck_assert_msg(tv_state(v1) == TV_FREED, "cache_put on a stored key did not free the old "
-		      "value (a leak): the cache owns it and must free it once when it is replaced");
+		      "value (a leak): the cache owns it and must free it once when it is "
+		      "replaced");
 	ck_assert_msg(tv_state(v2) == TV_LIVE, "cache_put freed the new value it was given");
 	expect_get(c, "k", 2, v2);
 	st = stats_of(c);
@@ -496,19 +513,21 @@ START_TEST(test_cache_remove_then_get_is_enoent)
 	expect_put(c, "a", va);
 	expect_put(c, "b", vb);
 	rc = cache_remove(c, "a");
-	ck_assert_msg(rc == 0, "cache_remove(\"a\") of a stored key returned %d (%s), expected 0", rc,
-		      tl_errname(rc));
+	ck_assert_msg(rc == 0, "cache_remove(\"a\") of a stored key returned %d (%s), "
+		      "expected 0", rc, tl_errname(rc));
 	tv_assert_clean();
 	ck_assert_msg(tv_state(va) == TV_FREED, "cache_remove did not free the removed value once "
 		      "with ops->free (a leak)");
 	expect_missing(c, "a", "\"a\" was removed");
 	rc = cache_remove(c, "a");
-	ck_assert_msg(rc == ENOENT, "removing \"a\" a second time returned %d (%s), expected ENOENT",
+	ck_assert_msg(rc == ENOENT, "removing \"a\" a second time returned %d (%s), expected "
+		      "ENOENT",
 		      rc, tl_errname(rc));
 	rc = cache_remove(c, "never");
 	ck_assert_msg(rc == ENOENT, "cache_remove of a key never stored returned %d (%s), expected "
 		      "ENOENT", rc, tl_errname(rc));
-	ck_assert_msg(stats_of(c).size == 1, "after two puts and one remove, size is %zu, expected 1",
+	ck_assert_msg(stats_of(c).size == 1, "after two puts and one remove, size is %zu, "
+		      "expected 1",
 		      stats_of(c).size);
 	expect_get(c, "b", 2, vb);
 	cache_destroy(c);
@@ -538,14 +557,14 @@ START_TEST(test_cache_destroy_frees_every_value_once)
 	cache_destroy(c);
 	tv_assert_clean();
 	for (int i = 0; i < 3; i++)
-		ck_assert_msg(tv_state(held[i]) == TV_LIVE, "cache_destroy freed a copy that a caller "
-			      "held: copies belong to their callers");
+		ck_assert_msg(tv_state(held[i]) == TV_LIVE, "cache_destroy freed a copy that a "
+			      "caller held: copies belong to their callers");
 	for (int i = 0; i < 3; i++)
 		tv_free(held[i]);
 	tv_assert_clean();
-	ck_assert_msg(tv_live() == 0, "%ld values were never freed after cache_destroy: destroy must "
-		      "free every stored value once, and evictions, replacements and removes must "
-		      "free theirs", tv_live());
+	ck_assert_msg(tv_live() == 0, "%ld values were never freed after cache_destroy: destroy "
+		      "must free every stored value once, and evictions, replacements and removes "
+		      "must free theirs", tv_live());
 }
 END_TEST
 
@@ -576,8 +595,8 @@ START_TEST(test_cache_lru_sequence_counts_hits_and_misses)
 	ck_assert_msg(calls == 4, "the sequence 7,9,7,9,7,9,8,8,8,9,9,9,8,8,8,7 with capacity 2 "
 		      "called the compute function %d times, expected 4", calls);
 	ck_assert_msg(st.hits == 12 && st.misses == 4 && st.size == 2 && st.evictions == 2,
-		      "after the sequence 7,9,7,9,7,9,8,8,8,9,9,9,8,8,8,7 with capacity 2, stats say "
-		      "hits %llu misses %llu evictions %llu size %zu, expected 12, 4, 2, 2",
+		      "after the sequence 7,9,7,9,7,9,8,8,8,9,9,9,8,8,8,7 with capacity 2, stats "
+		      "say hits %llu misses %llu evictions %llu size %zu, expected 12, 4, 2, 2",
 		      (unsigned long long)st.hits, (unsigned long long)st.misses,
 		      (unsigned long long)st.evictions, st.size);
 	cache_destroy(c);
@@ -596,11 +615,12 @@ START_TEST(test_cache_evicts_least_recently_used)
 	expect_put(c, "c", tv_new(3));
 	expect_put(c, "d", tv_new(4)); /* full: "a" is the least recently used */
 	tv_assert_clean();
-	ck_assert_msg(stats_of(c).evictions == 1, "putting a 4th key into a full cache of capacity 3 "
-		      "counted %llu evictions, expected 1", (unsigned long long)stats_of(c).evictions);
+	ck_assert_msg(stats_of(c).evictions == 1, "putting a 4th key into a full cache of capacity "
+		      "3 counted %llu evictions, expected 1",
+		      (unsigned long long)stats_of(c).evictions);
 	ck_assert_msg(tv_state(va) == TV_FREED, "after putting a,b,c,d into a cache of capacity 3, "
-		      "the value of \"a\" (the least recently used) was not freed: \"a\" should have "
-		      "been evicted");
+		      "the value of \"a\" (the least recently used) was not freed: \"a\" should "
+		      "have been evicted");
 	expect_missing(c, "a", "after putting a,b,c,d into a cache of capacity 3, \"a\" is the "
 		       "least recently used and must have been evicted");
 	expect_get(c, "b", 2, NULL);
@@ -693,7 +713,8 @@ START_TEST(test_cache_size_never_exceeds_capacity)
 		ck_assert_msg(st.size == want, "after storing %d distinct keys in a cache of "
 			      "capacity 5, size is %zu, expected %zu", i + 1, st.size, want);
 		ck_assert_msg(st.evictions == (uint64_t)(i + 1 - want), "after storing %d distinct "
-			      "keys in a cache of capacity 5, evictions is %llu, expected %zu", i + 1,
+			      "keys in a cache of capacity 5, evictions is %llu, expected %zu",
+			      i + 1,
 			      (unsigned long long)st.evictions, (size_t)(i + 1) - want);
 	}
 	cache_destroy(c);
@@ -732,20 +753,20 @@ START_TEST(test_cache_get_or_compute_miss_computes_and_stores)
 	int rc;
 
 	rc = cache_get_or_compute(c, "seven", compute_recording, &s, &cp);
-	ck_assert_msg(rc == 0, "cache_get_or_compute(\"seven\") on an empty cache returned %d (%s), "
-		      "expected 0", rc, tl_errname(rc));
+	ck_assert_msg(rc == 0, "cache_get_or_compute(\"seven\") on an empty cache returned %d "
+		      "(%s), expected 0", rc, tl_errname(rc));
 	ck_assert_msg(s.calls == 1, "the compute function ran %d times for one miss, expected 1",
 		      s.calls);
-	ck_assert_msg(strcmp(s.key, "seven") == 0 && s.ud == &s, "the compute function received key "
-		      "\"%s\" and ud %p, expected \"seven\" and %p", s.key, s.ud, (void *)&s);
+	ck_assert_msg(strcmp(s.key, "seven") == 0 && s.ud == &s, "the compute function received "
+		      "key \"%s\" and ud %p, expected \"seven\" and %p", s.key, s.ud, (void *)&s);
 	check_copy(cp, s.made, 7, "cache_get_or_compute(\"seven\")");
-	ck_assert_msg(tv_state(s.made) == TV_LIVE, "the computed value was freed: it belongs to the "
-		      "cache now, which must keep it stored");
+	ck_assert_msg(tv_state(s.made) == TV_LIVE, "the computed value was freed: it belongs to "
+		      "the cache now, which must keep it stored");
 	expect_get(c, "seven", 7, s.made);
 	rc = cache_get_or_compute(c, "seven", compute_recording, &s, &cp);
-	ck_assert_msg(rc == 0 && s.calls == 1, "a second cache_get_or_compute(\"seven\") returned %d "
-		      "(%s) and the compute function has now run %d times, expected 0 and 1 (the "
-		      "value is stored)", rc, tl_errname(rc), s.calls);
+	ck_assert_msg(rc == 0 && s.calls == 1, "a second cache_get_or_compute(\"seven\") returned "
+		      "%d (%s) and the compute function has now run %d times, expected 0 and 1 "
+		      "(the value is stored)", rc, tl_errname(rc), s.calls);
 	check_copy(cp, s.made, 7, "the second cache_get_or_compute(\"seven\")");
 	st = stats_of(c);
 	ck_assert_msg(st.misses == 1 && st.hits == 2 && st.size == 1,
@@ -826,15 +847,16 @@ START_TEST(test_cache_compute_may_call_cache_for_another_key)
 	n.c = new_cache(4);
 	ck_assert_msg(run_with_deadline(nested_run, &n, ms),
 		      "cache_get_or_compute(\"outer\"), whose compute function calls "
-		      "cache_get_or_compute(\"inner\"), cache_put and cache_get, did not return within "
-		      "%ld ms: the compute function must run without the cache's lock held", ms);
+		      "cache_get_or_compute(\"inner\"), cache_put and cache_get, did not return "
+		      "within %ld ms: the compute function must run without the cache's lock "
+		      "held", ms);
 	ck_assert_msg(n.inner_rc == 0 && n.put_rc == 0 && n.get_rc == 0,
-		      "inside the computation of \"outer\": get_or_compute(\"inner\") returned %d (%s), "
-		      "put(\"side\") %d (%s), get(\"inner\") %d (%s); expected 0 for all",
+		      "inside the computation of \"outer\": get_or_compute(\"inner\") returned %d "
+		      "(%s), put(\"side\") %d (%s), get(\"inner\") %d (%s); expected 0 for all",
 		      n.inner_rc, tl_errname(n.inner_rc), n.put_rc, tl_errname(n.put_rc), n.get_rc,
 		      tl_errname(n.get_rc));
-	ck_assert_msg(n.outer_rc == 0, "cache_get_or_compute(\"outer\") returned %d (%s), expected 0",
-		      n.outer_rc, tl_errname(n.outer_rc));
+	ck_assert_msg(n.outer_rc == 0, "cache_get_or_compute(\"outer\") returned %d (%s), "
+		      "expected 0", n.outer_rc, tl_errname(n.outer_rc));
 	check_copy(n.outer_copy, NULL, 1, "cache_get_or_compute(\"outer\")");
 	ck_assert_msg(n.inner_calls == 1, "\"inner\" was computed %d times, expected 1",
 		      n.inner_calls);
@@ -964,9 +986,10 @@ START_TEST(test_cache_get_does_not_wait_for_a_computation)
 	tl_latch_count_down(&g.release);
 	pthread_join(t, NULL);
 	ck_assert_msg(rc == ENOENT && g.released,
-		      "cache_get(\"slow\") while another thread was computing \"slow\" returned %d (%s) "
-		      "after %.0f ms, expected ENOENT at once: cache_get never waits for a computation, "
-		      "and the computation must run without the cache's lock held", rc, tl_errname(rc),
+		      "cache_get(\"slow\") while another thread was computing \"slow\" returned %d "
+		      "(%s) after %.0f ms, expected ENOENT at once: cache_get never waits for a "
+		      "computation, and the computation must run without the cache's lock "
+		      "held", rc, tl_errname(rc),
 		      ms);
 	ck_assert_msg(g.rc == 0, "the computing cache_get_or_compute returned %d (%s), expected 0",
 		      g.rc, tl_errname(g.rc));
@@ -990,10 +1013,10 @@ START_TEST(test_cache_put_during_compute_keeps_one_entry)
 	tl_latch_count_down(&g.release);
 	pthread_join(t, NULL);
 	ck_assert_msg(rc == 0 && g.released,
-		      "cache_put(\"slow\") while another thread was computing \"slow\" returned %d (%s)"
-		      "%s", rc, tl_errname(rc), g.released ? "" : " only after the computation gave "
-		      "up waiting: a put must not wait for a computation, and the computation must "
-		      "run without the cache's lock held");
+		      "cache_put(\"slow\") while another thread was computing \"slow\" returned %d "
+		      "(%s)%s", rc, tl_errname(rc), g.released ? "" : " only after the computation "
+		      "gave up waiting: a put must not wait for a computation, and the computation "
+		      "must run without the cache's lock held");
 	ck_assert_msg(g.rc == 0, "the computing cache_get_or_compute returned %d (%s), expected 0",
 		      g.rc, tl_errname(g.rc));
 	check_copy(g.copy, g.made, 123, "cache_get_or_compute(\"slow\")");
@@ -1049,8 +1072,8 @@ START_TEST(test_cache_error_is_returned_and_not_cached)
 	pthread_t t;
 
 	rc = cache_get_or_compute(c, "flaky", compute_fail_eio, &fails, &cp);
-	ck_assert_msg(rc == EIO, "cache_get_or_compute(\"flaky\") whose compute function fails with "
-		      "EIO returned %d (%s), expected EIO (the compute function's error)", rc,
+	ck_assert_msg(rc == EIO, "cache_get_or_compute(\"flaky\") whose compute function fails "
+		      "with EIO returned %d (%s), expected EIO (the compute function's error)", rc,
 		      tl_errname(rc));
 	ck_assert_msg(fails == 1, "the failing compute function ran %d times, expected 1", fails);
 	ck_assert_msg(stats_of(c).size == 0, "a failed computation left size %zu, expected 0: "
@@ -1061,9 +1084,10 @@ START_TEST(test_cache_error_is_returned_and_not_cached)
 	ck_assert_int_eq(pthread_create(&t, NULL, later_thread, &l), 0);
 	pthread_join(t, NULL);
 	ck_assert_msg(l.rc == 0 && l.calls == 1,
-		      "after a failed computation of \"flaky\", cache_get_or_compute(\"flaky\") from "
-		      "another thread returned %d (%s) and called its compute function %d times, "
-		      "expected 0 and 1: an error must not be cached, the next call computes again",
+		      "after a failed computation of \"flaky\", cache_get_or_compute(\"flaky\") "
+		      "from another thread returned %d (%s) and called its compute function %d "
+		      "times, expected 0 and 1: an error must not be cached, the next call "
+		      "computes again",
 		      l.rc, tl_errname(l.rc), l.calls);
 	check_copy(l.copy, NULL, 77, "cache_get_or_compute(\"flaky\") after a failure");
 	expect_get(c, "flaky", 77, NULL);
@@ -1147,10 +1171,10 @@ START_TEST(test_cache_error_reaches_every_waiter)
 
 	crowd_run(&cr, EIO);
 	for (int i = 0; i < CROWD; i++)
-		ck_assert_msg(cr.rc[i] == EIO, "%d threads asked for the same missing key while its "
-			      "computation failed with EIO; thread %d got %d (%s), expected EIO: every "
-			      "thread waiting for a computation that fails receives its error", CROWD,
-			      i, cr.rc[i], tl_errname(cr.rc[i]));
+		ck_assert_msg(cr.rc[i] == EIO, "%d threads asked for the same missing key while "
+			      "its computation failed with EIO; thread %d got %d (%s), expected "
+			      "EIO: every thread waiting for a computation that fails receives its "
+			      "error", CROWD, i, cr.rc[i], tl_errname(cr.rc[i]));
 	ck_assert_msg(stats_of(cr.c).size == 0, "failed computations left size %zu, expected 0",
 		      stats_of(cr.c).size);
 	cache_destroy(cr.c);
@@ -1166,17 +1190,17 @@ START_TEST(test_cache_concurrent_misses_compute_once)
 	crowd_run(&cr, 0);
 	computations = tl_counter_get(&cr.computing);
 	ck_assert_msg(computations == 1, "%d threads asked for the same missing key at the same "
-		      "time and the compute function ran %ld times, expected 1: threads that find the "
-		      "key being computed must wait for that computation, not start their own",
+		      "time and the compute function ran %ld times, expected 1: threads that find "
+		      "the key being computed must wait for that computation, not start their own",
 		      CROWD, computations);
 	for (int i = 0; i < CROWD; i++) {
-		ck_assert_msg(cr.rc[i] == 0, "thread %d of %d asking for the same missing key got %d "
-			      "(%s), expected 0 and the computed value", i, CROWD, cr.rc[i],
+		ck_assert_msg(cr.rc[i] == 0, "thread %d of %d asking for the same missing key got "
+			      "%d (%s), expected 0 and the computed value", i, CROWD, cr.rc[i],
 			      tl_errname(cr.rc[i]));
 		for (int j = 0; j < i; j++)
-			ck_assert_msg(cr.copy[i] != cr.copy[j], "threads %d and %d received the same "
-				      "pointer: every caller, waiting or computing, must receive its own "
-				      "copy", j, i);
+			ck_assert_msg(cr.copy[i] != cr.copy[j], "threads %d and %d received the "
+				      "same pointer: every caller, waiting or computing, must "
+				      "receive its own copy", j, i);
 	}
 	for (int i = 0; i < CROWD; i++) {
 		char what[96];
@@ -1202,8 +1226,8 @@ START_TEST(test_cache_concurrent_misses_count_one_miss)
 	ck_assert_msg(st.misses == 1 && st.hits == CROWD - 1 && st.size == 1,
 		      "%d threads asked for the same missing key at the same time (the compute "
 		      "function ran %ld times); stats say hits %llu misses %llu size %zu, expected "
-		      "hits %d misses 1 size 1: the computing call is the one miss, every call that "
-		      "waits for it (or finds the value stored) is a hit", CROWD,
+		      "hits %d misses 1 size 1: the computing call is the one miss, every call "
+		      "that waits for it (or finds the value stored) is a hit", CROWD,
 		      tl_counter_get(&cr.computing), (unsigned long long)st.hits,
 		      (unsigned long long)st.misses, st.size, CROWD - 1);
 	for (int i = 0; i < CROWD; i++)
@@ -1261,12 +1285,12 @@ START_TEST(test_cache_different_keys_compute_concurrently)
 	ck_assert_int_eq(tl_start_threads(t, 2, pair_thread, args, sizeof args[0]), 0);
 	tl_join_all(t, 2);
 	ck_assert_msg(p.met[0] && p.met[1], "the computations of \"left\" and \"right\" (two "
-		      "different keys, asked for by two threads) did not run at the same time: each "
-		      "waited up to %ld ms for the other to start. Compute without holding the "
-		      "cache's lock", p.wait_ms);
+		      "different keys, asked for by two threads) did not run at the same time: "
+		      "each waited up to %ld ms for the other to start. Compute without holding "
+		      "the cache's lock", p.wait_ms);
 	for (int i = 0; i < 2; i++) {
-		ck_assert_msg(p.rc[i] == 0, "cache_get_or_compute(\"%s\") returned %d (%s), expected 0",
-			      i ? "right" : "left", p.rc[i], tl_errname(p.rc[i]));
+		ck_assert_msg(p.rc[i] == 0, "cache_get_or_compute(\"%s\") returned %d (%s), "
+			      "expected 0", i ? "right" : "left", p.rc[i], tl_errname(p.rc[i]));
 		check_copy(p.copy[i], NULL, i + 1, i ? "cache_get_or_compute(\"right\")" :
 			   "cache_get_or_compute(\"left\")");
 	}
@@ -1319,7 +1343,7 @@ static int compute_mix(const char *key, void *ud, void **value)
 	(void)key;
 	if (++a->serial % 8 == 0)
 		return EIO; /* some computations fail */
-	sched_yield();
+	nap(10);
 	*value = tv_new(a->key * 100000 + a->i * 10000 + a->serial);
 	return 0;
 }
@@ -1327,7 +1351,8 @@ static int compute_mix(const char *key, void *ud, void **value)
 static void mix_check_copy(struct mix *m, void *cp, int k, const char *op)
 {
 	if (!tv_is_copy(cp) || tv_state(cp) != TV_LIVE)
-		mix_fail(m, "%s(\"m%d\") returned a pointer that is not a live copy made by ops->copy",
+		mix_fail(m, "%s(\"m%d\") returned a pointer that is not a live copy made by "
+			 "ops->copy",
 			 op, k);
 	else if (tv_payload(cp) / 100000 != k)
 		mix_fail(m, "%s(\"m%d\") returned the value of key \"m%d\"", op, k,
@@ -1357,7 +1382,8 @@ static void *mix_thread(void *p)
 			if (rc == 0)
 				mix_check_copy(m, cp, k, "cache_get");
 			else if (rc != ENOENT)
-				mix_fail(m, "cache_get(\"%s\") returned %d (%s)", key, rc, tl_errname(rc));
+				mix_fail(m, "cache_get(\"%s\") returned %d "
+					 "(%s)", key, rc, tl_errname(rc));
 		} else if (r < 60) {
 			lookups++;
 			a->key = k;
@@ -1365,12 +1391,14 @@ static void *mix_thread(void *p)
 			if (rc == 0)
 				mix_check_copy(m, cp, k, "cache_get_or_compute");
 			else if (rc != EIO)
-				mix_fail(m, "cache_get_or_compute(\"%s\") returned %d (%s), expected 0 or "
-					 "EIO (the compute function's error)", key, rc, tl_errname(rc));
+				mix_fail(m, "cache_get_or_compute(\"%s\") returned %d (%s), "
+					 "expected 0 or EIO (the compute function's "
+					 "error)", key, rc, tl_errname(rc));
 		} else if (r < 80) {
 			rc = cache_put(m->c, key, tv_new(k * 100000 + a->i * 10000 + ++a->serial));
 			if (rc != 0)
-				mix_fail(m, "cache_put(\"%s\") returned %d (%s)", key, rc, tl_errname(rc));
+				mix_fail(m, "cache_put(\"%s\") returned %d "
+					 "(%s)", key, rc, tl_errname(rc));
 		} else if (r < 90) {
 			rc = cache_remove(m->c, key);
 			if (rc != 0 && rc != ENOENT)
@@ -1379,8 +1407,8 @@ static void *mix_thread(void *p)
 		} else {
 			cache_stats(m->c, &st);
 			if (st.size > MIX_CAP)
-				mix_fail(m, "cache_stats says size %zu in a cache of capacity %d", st.size,
-					 MIX_CAP);
+				mix_fail(m, "cache_stats says size %zu in a cache of "
+					 "capacity %d", st.size, MIX_CAP);
 		}
 	}
 	pthread_mutex_lock(&m->mu);
@@ -1398,7 +1426,7 @@ START_TEST(test_cache_concurrent_mixed_ops_keep_invariants)
 	size_t removed = 0;
 	char key[16];
 
-	tv_copy_yields = 20; /* slow copies: a copy made without protecting the entry gets caught */
+	tv_copy_nap_us = 20; /* slow copies: a copy made without protecting the entry gets caught */
 	m.c = new_cache(MIX_CAP);
 	pthread_mutex_init(&m.mu, NULL);
 	pthread_barrier_init(&m.start, NULL, MIX_THREADS);
@@ -1411,9 +1439,9 @@ START_TEST(test_cache_concurrent_mixed_ops_keep_invariants)
 		      "stats on a cache of capacity %d: %s", MIX_THREADS, MIX_CAP, m.fail);
 	st = stats_of(m.c);
 	ck_assert_msg(st.size <= MIX_CAP, "size %zu exceeds the capacity %d", st.size, MIX_CAP);
-	ck_assert_msg(st.hits + st.misses == (uint64_t)m.lookups, "%ld get and get_or_compute calls "
-		      "were made but hits + misses = %llu + %llu: every lookup counts exactly once "
-		      "(are the counters updated under the lock?)", m.lookups,
+	ck_assert_msg(st.hits + st.misses == (uint64_t)m.lookups, "%ld get and get_or_compute "
+		      "calls were made but hits + misses = %llu + %llu: every lookup counts "
+		      "exactly once (are the counters updated under the lock?)", m.lookups,
 		      (unsigned long long)st.hits, (unsigned long long)st.misses);
 	for (int k = 0; k < MIX_KEYS; k++) {
 		snprintf(key, sizeof key, "m%d", k);
@@ -1421,12 +1449,12 @@ START_TEST(test_cache_concurrent_mixed_ops_keep_invariants)
 	}
 	ck_assert_msg(removed == st.size, "stats said size %zu but %zu keys could be removed",
 		      st.size, removed);
-	ck_assert_msg(stats_of(m.c).size == 0, "after removing every key, size is %zu: some key was "
-		      "stored twice or the size is miscounted", stats_of(m.c).size);
+	ck_assert_msg(stats_of(m.c).size == 0, "after removing every key, size is %zu: some key "
+		      "was stored twice or the size is miscounted", stats_of(m.c).size);
 	cache_destroy(m.c);
 	tv_assert_clean();
-	ck_assert_msg(tv_live() == 0, "%ld values were never freed (leaked) after the mixed run and "
-		      "cache_destroy", tv_live());
+	ck_assert_msg(tv_live() == 0, "%ld values were never freed (leaked) after the mixed run "
+		      "and cache_destroy", tv_live());
 }
 END_TEST
 
@@ -1447,7 +1475,7 @@ struct same_arg {
 static int compute_same(const char *key, void *ud, void **value)
 {
 	(void)ud;
-	sched_yield();
+	nap(10);
 	*value = tv_new(atoi(key + 1));
 	return 0;
 }
@@ -1492,8 +1520,9 @@ START_TEST(test_cache_key_is_never_stored_twice)
 	ck_assert_int_eq(tl_start_threads(t, SAME_THREADS, same_thread, args, sizeof args[0]), 0);
 	tl_join_all(t, SAME_THREADS);
 	for (int i = 0; i < SAME_THREADS; i++)
-		ck_assert_msg(args[i].bad_rc == 0, "thread %d: a %s of a key that other threads were "
-			      "putting and computing at the same time returned %d (%s), expected 0", i,
+		ck_assert_msg(args[i].bad_rc == 0, "thread %d: a %s of a key that other threads "
+			      "were putting and computing at the same time returned %d (%s), "
+			      "expected 0", i,
 			      i % 2 ? "cache_put" : "cache_get_or_compute", args[i].bad_rc,
 			      tl_errname(args[i].bad_rc));
 	tv_assert_clean();
@@ -1508,8 +1537,8 @@ START_TEST(test_cache_key_is_never_stored_twice)
 		expect_get(s.c, key, k, NULL);
 		expect_remove(s.c, key);
 		rc = cache_remove(s.c, key);
-		ck_assert_msg(rc == ENOENT, "after removing \"%s\", a second cache_remove returned %d "
-			      "(%s), expected ENOENT: the key was stored twice", key, rc,
+		ck_assert_msg(rc == ENOENT, "after removing \"%s\", a second cache_remove returned "
+			      "%d (%s), expected ENOENT: the key was stored twice", key, rc,
 			      tl_errname(rc));
 	}
 	cache_destroy(s.c);

@@ -93,8 +93,8 @@ int main(void)
 	int rc, errors = 0, last_rc = 0;
 
 	if ((rc = cache_create(&c, THREADS * ROUNDS, &ops)) != 0 || c == NULL) {
-		tl_result_write("fail", 0, "cache_create returned %d (%s): no computation could run",
-				rc, tl_errname(rc));
+		tl_result_write("fail", 0, "cache_create returned %d (%s): no computation could "
+				"run", rc, tl_errname(rc));
 		return 0;
 	}
 	if (tl_witness_create(&witness, THREADS * ROUNDS * 2) != 0) {
@@ -105,7 +105,8 @@ int main(void)
 	for (int i = 0; i < THREADS; i++) {
 		w[i] = (struct worker){ .c = c, .start = &start, .id = i };
 		if (pthread_create(&t[i], NULL, worker_main, &w[i]) != 0) {
-			tl_result_write("inconclusive", 0, "the driver could not start its threads");
+			tl_result_write("inconclusive", 0, "the driver could not start its "
+					"threads");
 			return 0;
 		}
 	}
@@ -127,24 +128,26 @@ int main(void)
 	tl_result_metric("errors", errors);
 
 	if (errors > 0 || ov.tasks != THREADS * ROUNDS) {
-		tl_result_write("fail", 0, "%d threads each asked for a different missing key: %d of "
-				"%d calls failed or returned a wrong value (last error %d, %s) and %zu "
-				"computations ran instead of %d, so the overlap of computations could "
-				"not be measured", THREADS, errors, THREADS * ROUNDS, last_rc,
+		tl_result_write("fail", 0, "%d threads each asked for a different missing key: %d "
+				"of %d calls failed or returned a wrong value (last error %d, %s) "
+				"and %zu computations ran instead of %d, so the overlap of "
+				"computations could not be "
+				"measured", THREADS, errors, THREADS * ROUNDS, last_rc,
 				tl_errname(last_rc), ov.tasks, THREADS * ROUNDS);
 		return 0;
 	}
 	if (ov.max_running <= 1) {
 		tl_result_write("fail", 0, "computations of different keys ran one at a time: your "
 				"cache computes while holding its lock (%d threads, each computing "
-				"its own key for %d ms, never had two computations running at once; "
-				"average %.2f)", THREADS, TASK_MS, ov.avg_running);
+				"its own key for %d ms, never had two computations running at "
+				"once; average %.2f)", THREADS, TASK_MS, ov.avg_running);
 		return 0;
 	}
 	if (ov.max_running < THREADS - 1 || ov.avg_running < 2.0) {
-		tl_result_write("fail", 0.5, "computations of different keys only partly overlapped: "
-				"at most %u of %d ran at once, %.2f on average (a correct cache runs "
-				"about %d at once): something serializes computations of different "
+		tl_result_write("fail", 0.5, "computations of different keys only partly "
+				"overlapped: at most %u of %d ran at once, %.2f on average (a "
+				"correct cache runs about %d at once): something serializes "
+				"computations of different "
 				"keys", ov.max_running, THREADS, ov.avg_running, THREADS);
 		return 0;
 	}

@@ -6,21 +6,23 @@
  * almost every insertion evicts while other threads are copying. Between rounds the threads meet
  * at the barrier again, so every round starts with all of them in the cache at once. Values are
  * slots of a static pool with a state (live, freed) guarded by one mutex, never returned to
- * malloc: ops->copy checks that its source is live before and after a slow middle part (yields),
+ * malloc: ops->copy checks that its source is live before and after a slow middle part, and
  * ops->free catches double frees, so a copy made without protecting the entry, or a value freed
- * twice, is an observation and not undefined behaviour. Each value carries its key's number, so a
+ * twice, is an observation and not undefined behaviour. The slow part is a short sleep: a system
+ * call, at which helgrind switches threads too (sched_yield would cost a whole time slice per call
+ * on a machine full of CPU hogs). Each value carries its key's number, so a
  * get that returns another key's value is seen too. At the end the driver checks the counters
  * (hits + misses = lookups, size <= capacity, size = keys removable), destroys the cache and
  * checks that every value was freed exactly once. It prints what broke to stderr and exits 1; 0
  * when nothing did. No C11 atomics: helgrind must understand every synchronisation here. */
 #include <errno.h>
 #include <pthread.h>
-#include <sched.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cache.h"
 #include "tl_test.h"
@@ -45,6 +47,14 @@ static struct val pool[POOL]; /* guarded by pool_mu */
 static size_t pool_used;      /* guarded by pool_mu */
 static char failure[512];     /* guarded by pool_mu: the first thing that broke */
 static long lookups;          /* guarded by pool_mu */
+
+/* Sleeps about us microseconds. */
+static void nap(long us)
+{
+	struct timespec ts = { 0, us * 1000 };
+
+	nanosleep(&ts, NULL);
+}
 
 static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static void fail(const char *fmt, ...)
@@ -97,19 +107,19 @@ static void *val_copy(const void *p)
 		key = s->key;
 	pthread_mutex_unlock(&pool_mu);
 	if (state != V_LIVE) {
-		fail(state == V_FREED ? "ops->copy was called on a value already freed (use after free)"
-				      : "ops->copy was called on a pointer that is not a value");
+		fail(state == V_FREED
+			     ? "ops->copy was called on a value already freed (use after free)"
+			     : "ops->copy was called on a pointer that is not a value");
 		return NULL;
 	}
 	/* Slow copy: an entry left unprotected during the copy gets evicted and freed meanwhile. */
-	for (int i = 0; i < 30; i++)
-		sched_yield();
+	nap(30);
 	pthread_mutex_lock(&pool_mu);
 	state = s->state;
 	pthread_mutex_unlock(&pool_mu);
 	if (state != V_LIVE)
-		fail("a value was freed while ops->copy was copying it: copies must be made while no "
-		     "other thread can free the entry (with the cache's lock held)");
+		fail("a value was freed while ops->copy was copying it: copies must be made while "
+		     "no other thread can free the entry (with the cache's lock held)");
 	return val_new(key, 1);
 }
 
@@ -145,8 +155,8 @@ static void check_copy(void *p, int k, const char *op)
 	}
 	pthread_mutex_unlock(&pool_mu);
 	if (state != V_LIVE || !copy)
-		fail("%s(\"k%d\") returned a pointer that is not a live copy made by ops->copy (the "
-		     "stored value itself?)", op, k);
+		fail("%s(\"k%d\") returned a pointer that is not a live copy made by ops->copy "
+		     "(the stored value itself?)", op, k);
 	else if (key != k)
 		fail("%s(\"k%d\") returned the value of \"k%d\"", op, k, key);
 	if (state == V_LIVE)
@@ -168,7 +178,7 @@ static int compute(const char *key, void *ud, void **value)
 	(void)key;
 	if (++w->computed % 5 == 0)
 		return EIO; /* some computations fail: their waiters must get EIO */
-	sched_yield();
+	nap(10);
 	*value = val_new(w->key, 0);
 	return *value ? 0 : ENOMEM;
 }
@@ -202,7 +212,8 @@ static void *worker_main(void *p)
 				if (rc == 0)
 					check_copy(v, k, "cache_get_or_compute");
 				else if (rc != EIO)
-					fail("cache_get_or_compute returned %d (%s)", rc, tl_errname(rc));
+					fail("cache_get_or_compute returned %d (%s)",
+					     rc, tl_errname(rc));
 			} else if (r < 85) {
 				void *nv = val_new(k, 0);
 
@@ -215,8 +226,8 @@ static void *worker_main(void *p)
 			} else {
 				cache_stats(w->c, &st);
 				if (st.size > CAP)
-					fail("cache_stats says size %zu, more than the capacity %d", st.size,
-					     CAP);
+					fail("cache_stats says size %zu, more than the "
+					     "capacity %d", st.size, CAP);
 			}
 		}
 	}
@@ -256,8 +267,8 @@ int main(void)
 	if (st.size > CAP)
 		fail("size %zu exceeds the capacity %d", st.size, CAP);
 	if (st.hits + st.misses != (uint64_t)lookups)
-		fail("%ld lookups (get and get_or_compute) but hits + misses = %llu: counters must be "
-		     "updated with the lock held", lookups,
+		fail("%ld lookups (get and get_or_compute) but hits + misses = %llu: counters must "
+		     "be updated with the lock held", lookups,
 		     (unsigned long long)(st.hits + st.misses));
 	for (int k = 0; k < KEYS; k++) {
 		snprintf(key, sizeof key, "k%d", k);

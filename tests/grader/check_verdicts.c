@@ -6,6 +6,7 @@
  * lists every expectation it missed. */
 #include <check.h>
 #include <dirent.h>
+#include <stdbool.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
