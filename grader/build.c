@@ -86,18 +86,31 @@ static int tool(const char *cwd, struct argv *a, const char *logpath, char **log
 	return r.timed_out || r.signaled ? -1 : r.exit_code;
 }
 
+static const char *osuf(const struct build_env *env)
+{
+	return env->tsan ? ".tsan.o" : ".o";
+}
+
+static char *common_dir(const struct build_env *env)
+{
+	return env->tsan ? xasprintf("%s/tsan", env->common) : xstrdup(env->common);
+}
+
 int build_common(const struct build_env *env, char **log)
 {
+	char *dir = common_dir(env);
+	int rc = 0;
+
 	*log = NULL;
-	if (mkdirs(env->common, 0755) != 0) {
-		*log = xasprintf("cannot create %s: %s", env->common, strerror(errno));
+	if (mkdirs(dir, 0755) != 0) {
+		*log = xasprintf("cannot create %s: %s", dir, strerror(errno));
+		free(dir);
 		return -1;
 	}
 	for (size_t i = 0; i < sizeof common_sources / sizeof *common_sources; i++) {
-		char *obj = xasprintf("%s/%s.o", env->common, common_sources[i]);
-		char *logpath = xasprintf("%s/%s.log", env->common, common_sources[i]);
+		char *obj = xasprintf("%s/%s.o", dir, common_sources[i]);
+		char *logpath = xasprintf("%s/%s.log", dir, common_sources[i]);
 		struct argv a = { 0 };
-		int rc;
 
 		if (file_exists(obj)) {
 			free(obj);
@@ -108,6 +121,8 @@ int build_common(const struct build_env *env, char **log)
 		arg_words(&a, "-std=gnu11 -D_GNU_SOURCE -Wall -Wextra -g -O1 -pthread -c");
 		if (env->strict)
 			arg(&a, "-Werror");
+		if (env->tsan)
+			arg(&a, "-fsanitize=thread");
 		argf(&a, "-I%s/tests/common", env->kit);
 		{
 			char *src = xasprintf("%s/tests/common/%s.c", env->kit, common_sources[i]);
@@ -117,15 +132,16 @@ int build_common(const struct build_env *env, char **log)
 		}
 		arg(&a, "-o");
 		arg(&a, obj);
-		rc = tool(env->common, &a, logpath, log);
+		rc = tool(dir, &a, logpath, log);
 		free(obj);
 		free(logpath);
 		if (rc != 0)
-			return rc;
+			break;
 		free(*log);
 		*log = NULL;
 	}
-	return 0;
+	free(dir);
+	return rc;
 }
 
 static void student_cflags(struct argv *a, const struct build_env *env, const struct manifest *m)
@@ -138,6 +154,8 @@ static void student_cflags(struct argv *a, const struct build_env *env, const st
 		     "-fno-omit-frame-pointer -pthread");
 	if (env->coverage)
 		arg_words(a, "--coverage -O0");
+	if (env->tsan)
+		arg(a, "-fsanitize=thread");
 	arg(a, inc);
 	free(inc);
 }
@@ -151,7 +169,8 @@ int build_student(const struct build_env *env, const struct manifest *m, const c
 	for (size_t i = 0; i < m->nstudent_files; i++) {
 		const char *f = m->student_files[i];
 		struct argv a = { 0 };
-		char *obj = xasprintf("%s.o", f), *logpath = xasprintf("%s/compile.%zu.log", workdir, i);
+		char *obj = xasprintf("%s%s", f, osuf(env));
+		char *logpath = xasprintf("%s/compile.%zu%s.log", workdir, i, env->tsan ? ".tsan" : "");
 		char *out = NULL;
 
 		student_cflags(&a, env, m);
@@ -307,7 +326,8 @@ bool build_uses_atomics(const struct manifest *m, const char *workdir)
 	return atomics;
 }
 
-int build_guard(const struct manifest *m, const char *workdir, char **log)
+int build_guard(const struct build_env *env, const struct manifest *m, const char *workdir,
+		char **log)
 {
 	static const char *renames[] = {
 		"exit=tl_guard_exit", "_exit=tl_guard__exit", "_Exit=tl_guard__Exit",
@@ -316,7 +336,7 @@ int build_guard(const struct manifest *m, const char *workdir, char **log)
 
 	*log = NULL;
 	for (size_t i = 0; i < m->nstudent_files; i++) {
-		char *obj = xasprintf("%s.o", m->student_files[i]);
+		char *obj = xasprintf("%s%s", m->student_files[i], osuf(env));
 		char *logpath = xasprintf("%s/objcopy.log", workdir);
 		struct argv a = { 0 };
 		int rc;
@@ -354,6 +374,8 @@ static int link_program(const struct build_env *env, const struct manifest *m,
 		arg(&a, "-Werror");
 	if (env->coverage)
 		arg(&a, "--coverage");
+	if (env->tsan)
+		arg(&a, "-fsanitize=thread");
 	{
 		char *i1 = xasprintf("-I%s/exercises/%s", env->kit, m->name);
 		char *i2 = xasprintf("-I%s/tests/common", env->kit);
@@ -370,20 +392,22 @@ static int link_program(const struct build_env *env, const struct manifest *m,
 	arg(&a, exe);
 	arg(&a, source);
 	for (size_t i = 0; i < m->nstudent_files; i++) {
-		char *obj = xasprintf("%s.o", m->student_files[i]);
+		char *obj = xasprintf("%s%s", m->student_files[i], osuf(env));
 
 		arg(&a, obj);
 		free(obj);
 	}
+	char *dir = common_dir(env);
 	for (size_t i = 0; i < sizeof common_sources / sizeof *common_sources; i++) {
 		char *obj;
 
 		if (!with_check_main && strcmp(common_sources[i], "check_main") == 0)
 			continue;
-		obj = xasprintf("%s/%s.o", env->common, common_sources[i]);
+		obj = xasprintf("%s/%s.o", dir, common_sources[i]);
 		arg(&a, obj);
 		free(obj);
 	}
+	free(dir);
 	arg_words(&a, TL_TEST_LIBS);
 	arg(&a, "-ldl");
 	rc = tool(workdir, &a, logpath, log);
@@ -412,8 +436,10 @@ int build_driver(const struct build_env *env, const struct manifest *m,
 		 const struct manifest_driver *d, const char *workdir, char **log)
 {
 	char *src = xasprintf("%s/%s", m->dir, d->source);
-	int rc = link_program(env, m, src, d->name, false, workdir, log);
+	char *exe = xasprintf("%s%s", d->name, env->tsan ? ".tsan" : "");
+	int rc = link_program(env, m, src, exe, false, workdir, log);
 
 	free(src);
+	free(exe);
 	return rc;
 }

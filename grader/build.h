@@ -18,6 +18,9 @@ struct build_env {
 	const char *common; /* where the kit's shared test objects go, absolute */
 	bool strict;        /* -Werror on the kit's own sources (make test), never on students' */
 	bool coverage;      /* build the student's code with --coverage (make coverage) */
+	bool tsan;          /* the ThreadSanitizer variant: -fsanitize=thread everywhere, objects
+			     * named <file>.tsan.o, programs <name>.tsan, common objects in
+			     * <common>/tsan */
 };
 
 /* Compiles tests/common/ once into env->common. 0, or non-zero with *log set (a kit problem). */
@@ -38,7 +41,8 @@ int build_policy(const struct build_env *env, const struct manifest *m, const ch
 bool build_uses_atomics(const struct manifest *m, const char *workdir);
 
 /* Renames the exit functions in the student objects (see tl_guard.h). 0 or non-zero + *log. */
-int build_guard(const struct manifest *m, const char *workdir, char **log);
+int build_guard(const struct build_env *env, const struct manifest *m, const char *workdir,
+		char **log);
 
 /* Links workdir/check_<ex> from the generated suite, or workdir/<driver> from a driver source.
  * 0, or non-zero with the compiler/linker's output in *log. */

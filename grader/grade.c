@@ -16,6 +16,7 @@
 #include "proc.h"
 #include "races.h"
 #include "stacks.h"
+#include "tsanlog.h"
 #include "util.h"
 
 #define MAX_SOURCE_BYTES (1u << 20)
@@ -292,85 +293,175 @@ static bool native_first(struct ctx *c, const struct manifest_driver *d, const c
 	return !r.timed_out && !r.signaled && r.exit_code == 0;
 }
 
+/* Builds the ThreadSanitizer variant of a race driver; NULL on success, else why not. */
+static char *build_tsan(struct ctx *c, const struct manifest_driver *d)
+{
+	struct build_env tenv = c->o->env;
+	char *log = NULL, *why = NULL;
+
+	tenv.tsan = true;
+	if (build_common(&tenv, &log) != 0 || (free(log), log = NULL,
+					       build_student(&tenv, c->m, c->work, &log) != 0) ||
+	    (free(log), log = NULL, build_guard(&tenv, c->m, c->work, &log) != 0) ||
+	    (free(log), log = NULL, build_driver(&tenv, c->m, d, c->work, &log) != 0))
+		why = xasprintf("ThreadSanitizer could not be used (%.300s)", log ? log : "?");
+	free(log);
+	return why;
+}
+
+#define DETECTOR_RUNS 2 /* one schedule can hide a race: each detector runs the driver twice */
+
+/* The race driver under helgrind and under ThreadSanitizer, DETECTOR_RUNS times each. The verdict
+ * comes from what the tools report in student code, never from their exit codes; findings of
+ * both are merged by the student lines involved. */
 static void run_races(struct ctx *c, const struct manifest_driver *d, bool atomics)
 {
-	char *exe = xasprintf("./%s", d->name);
-	char *xmlopt = xasprintf("--xml-file=%s/hg.%s.%%p.xml", c->work, d->name);
-	char *pattern = xasprintf("%s/hg.%s.*.xml", c->work, d->name);
-	char *outp = xasprintf("%s/%s.out", c->work, d->name);
-	char *slow = xasprintf("TL_SLOWDOWN=%g", HG_SLOWDOWN * c->o->scale);
 	char *id = check_id("races", d->name, NULL);
-	char *argv[] = { "valgrind", "--tool=helgrind", "--xml=yes", xmlopt,
-			 "--child-silent-after-fork=yes", exe, NULL };
-	char *env[] = { slow, NULL };
-	struct proc_result r = { 0 };
+	char *exe = xasprintf("./%s", d->name), *texe = xasprintf("./%s.tsan", d->name);
+	char *slow_hg = xasprintf("TL_SLOWDOWN=%g", HG_SLOWDOWN * c->o->scale);
+	char *slow_ts = xasprintf("TL_SLOWDOWN=%g", 4 * c->o->scale);
+	char *hg_env[] = { slow_hg, NULL };
+	struct proc_opts po[2 * DETECTOR_RUNS];
+	struct proc_result r[2 * DETECTOR_RUNS];
+	char *argv[2 * DETECTOR_RUNS][8], *outs[2 * DETECTOR_RUNS], *tsopts[DETECTOR_RUNS];
+	char *tsenv[DETECTOR_RUNS][3];
 	struct hg_report rep = { 0 };
 	struct races_verdict v = { 0 };
-	enum check_status st;
-	char desc[128], *msg, *out;
+	struct strbuf why = { 0 };
+	enum check_status st = CHECK_PASS;
+	char desc[128], *msg = NULL, *tsan_missing = NULL, *pattern;
+	size_t nruns = 0, failed_run = (size_t)-1, timed_out_run = (size_t)-1;
+	double native, hg_limit, ts_limit;
 	glob_t g = { 0 };
-	double native, limit;
 
 	if (!native_first(c, d, id, &native))
 		goto out;
-	/* Twice the slowest helgrind slowdown over the native time, at least 20 s, at most the
-	 * manifest's budget times that slowdown. */
-	limit = native * HG_SLOWDOWN * 2 + VALGRIND_START_S + 15;
-	if (limit > d->timeout_s * HG_SLOWDOWN + VALGRIND_START_S)
-		limit = d->timeout_s * HG_SLOWDOWN + VALGRIND_START_S;
-	limit *= c->o->scale;
-	struct proc_opts po = { .argv = argv, .cwd = c->work, .env = env, .stdout_path = outp,
-				.stderr_path = outp, .timeout_s = limit };
+	vlog(c, "building the ThreadSanitizer variant");
+	tsan_missing = build_tsan(c, d);
+	/* Twice the slowest slowdown over the native time, with room for the tool to start, at most
+	 * the manifest's budget times that slowdown. */
+	hg_limit = native * HG_SLOWDOWN * 2 + VALGRIND_START_S + 15;
+	if (hg_limit > d->timeout_s * HG_SLOWDOWN + VALGRIND_START_S)
+		hg_limit = d->timeout_s * HG_SLOWDOWN + VALGRIND_START_S;
+	ts_limit = native * 20 + 15;
+	if (ts_limit > d->timeout_s * 10 + 5)
+		ts_limit = d->timeout_s * 10 + 5;
+	for (size_t k = 0; k < DETECTOR_RUNS; k++) {
+		size_t i = nruns++;
 
-	vlog(c, "running the race driver under helgrind");
-	proc_run(&po, &r);
-	out = file_read_headtail(outp, OUT_HEAD, OUT_TAIL);
+		outs[i] = xasprintf("%s/%s.helgrind.%zu.out", c->work, d->name, k);
+		argv[i][0] = "valgrind";
+		argv[i][1] = "--tool=helgrind";
+		argv[i][2] = "--xml=yes";
+		argv[i][3] = xasprintf("--xml-file=%s/hg.%s.%zu.%%p.xml", c->work, d->name, k);
+		argv[i][4] = "--child-silent-after-fork=yes";
+		argv[i][5] = exe;
+		argv[i][6] = NULL;
+		po[i] = (struct proc_opts){ .argv = argv[i], .cwd = c->work, .env = hg_env,
+					    .stdout_path = outs[i], .stderr_path = outs[i],
+					    .timeout_s = hg_limit * c->o->scale };
+	}
+	for (size_t k = 0; !tsan_missing && k < DETECTOR_RUNS; k++) {
+		size_t i = nruns++;
+
+		outs[i] = xasprintf("%s/%s.tsan.%zu.out", c->work, d->name, k);
+		tsopts[k] = xasprintf("TSAN_OPTIONS=halt_on_error=0 exitcode=0 report_signal_unsafe=0 "
+				      "second_deadlock_stack=1 log_path=%s/tsan.%s.%zu",
+				      c->work, d->name, k);
+		tsenv[k][0] = tsopts[k];
+		tsenv[k][1] = slow_ts;
+		tsenv[k][2] = NULL;
+		argv[i][0] = texe;
+		argv[i][1] = NULL;
+		argv[i][3] = NULL;
+		po[i] = (struct proc_opts){ .argv = argv[i], .cwd = c->work, .env = tsenv[k],
+					    .stdout_path = outs[i], .stderr_path = outs[i],
+					    .timeout_s = ts_limit * c->o->scale };
+	}
+	vlog(c, "running the race driver under helgrind and ThreadSanitizer");
+	proc_run_many(po, nruns, r, c->o->jobs);
+	pattern = xasprintf("%s/hg.%s.*.xml", c->work, d->name);
 	if (glob(pattern, 0, NULL, &g) == 0)
 		for (size_t i = 0; i < g.gl_pathc; i++)
 			hgxml_load(g.gl_pathv[i], &rep);
 	globfree(&g);
-	races_judge(&rep, c->m->student_files, c->m->nstudent_files, c->work, &v);
-	if (rep.nfiles == 0) {
-		st = CHECK_ERROR;
-		msg = xasprintf("helgrind produced no report: the run %s.\n%s",
-				proc_describe(&r, desc, sizeof desc), out);
-	} else if (v.findings > 0) {
-		st = CHECK_FAIL;
-		msg = xasprintf("helgrind found %zu problem%s in your code:\n%s%s", v.findings,
-				v.findings == 1 ? "" : "s", v.message,
-				atomics ? "\nNote: your code uses atomics, which helgrind cannot see; a "
-					  "finding on an atomic variable can be a false alarm."
-					: "");
-	} else if (r.timed_out) {
-		st = CHECK_TIMEOUT;
-		msg = xasprintf("under helgrind the race driver did not finish within %.0f s (natively "
-				"it took %.2f s): a thread is probably blocked forever (deadlock or lost "
-				"wakeup) in a schedule that helgrind's slower timing exposed.\n%s",
-				limit, native, out);
-	} else if (r.signaled || r.exit_code != 0) {
-		st = CHECK_FAIL;
-		msg = xasprintf("no race was reported, but the race driver's own checks failed under "
-				"helgrind (it %s): the slower schedule exposed a bug:\n%s",
-				proc_describe(&r, desc, sizeof desc), out);
-	} else {
-		st = CHECK_PASS;
-		msg = xasprintf("helgrind found no data race, lock-order or lock-misuse problem in "
-				"your code%s.",
-				v.misc ? " (its notes about signalling a condition variable without "
-					 "holding the mutex are legal and were ignored)"
-				       : "");
+	free(pattern);
+	pattern = xasprintf("%s/tsan.%s.*", c->work, d->name);
+	if (glob(pattern, 0, NULL, &g) == 0)
+		for (size_t i = 0; i < g.gl_pathc; i++)
+			tsanlog_load(g.gl_pathv[i], &rep);
+	globfree(&g);
+	free(pattern);
+	for (size_t i = 0; i < nruns; i++) {
+		if (r[i].timed_out && timed_out_run == (size_t)-1)
+			timed_out_run = i;
+		else if ((r[i].signaled || r[i].exit_code != 0) && failed_run == (size_t)-1)
+			failed_run = i;
 	}
+	/* With atomics, helgrind's race reports are unreliable; trust ThreadSanitizer if it ran. */
+	races_judge(&rep, c->m->student_files, c->m->nstudent_files, c->work,
+		    atomics && !tsan_missing, &v);
+	if (v.findings > 0) {
+		st = CHECK_FAIL;
+		sb_addf(&why, "%zu problem%s found in your code:\n%s", v.findings,
+			v.findings == 1 ? "" : "s", v.message);
+	} else if (timed_out_run != (size_t)-1) {
+		char *out = file_read_headtail(outs[timed_out_run], OUT_HEAD, OUT_TAIL);
+
+		st = CHECK_TIMEOUT;
+		sb_addf(&why, "under %s the race driver did not finish within %.0f s (natively it took "
+			      "%.2f s): a thread is probably blocked forever (deadlock or lost wakeup) "
+			      "in a schedule that the tool's slower timing exposed.\n%s",
+			timed_out_run < DETECTOR_RUNS ? "helgrind" : "ThreadSanitizer",
+			po[timed_out_run].timeout_s, native, out);
+		free(out);
+	} else if (failed_run != (size_t)-1) {
+		char *out = file_read_headtail(outs[failed_run], OUT_HEAD, OUT_TAIL);
+
+		st = CHECK_FAIL;
+		sb_addf(&why, "no race was reported, but the race driver's own checks failed under %s "
+			      "(it %s): the other schedule exposed a bug:\n%s",
+			failed_run < DETECTOR_RUNS ? "helgrind" : "ThreadSanitizer",
+			proc_describe(&r[failed_run], desc, sizeof desc), out);
+		free(out);
+	} else if (rep.nfiles == 0) {
+		st = CHECK_ERROR;
+		sb_add(&why, "the race detectors produced no report at all (see the work dir)");
+	} else {
+		sb_addf(&why, "no data race, lock-order or lock-misuse problem found in your code "
+			      "(helgrind x%d%s)",
+			DETECTOR_RUNS, tsan_missing ? "" : ", ThreadSanitizer x2");
+		if (v.misc)
+			sb_add(&why, "; notes about signalling a condition variable without holding "
+				     "the mutex are legal and were ignored");
+		sb_add(&why, ".");
+	}
+	if (atomics)
+		sb_add(&why, tsan_missing
+				     ? "\nNote: your code uses atomics, which helgrind cannot see; a race "
+				       "reported on an atomic variable can be a false alarm."
+				     : "\nYour code uses atomics, which helgrind cannot see: its race reports "
+				       "were set aside and ThreadSanitizer's verdict used instead.");
+	if (tsan_missing)
+		sb_addf(&why, "\nNote: %s; helgrind alone was used.", tsan_missing);
+	msg = sb_take(&why);
 	ex_add_check(c->ex, id, "races", st, st == CHECK_PASS ? d->points : 0, d->points, msg);
+	for (size_t i = 0; i < nruns; i++) {
+		free(outs[i]);
+		if (i < DETECTOR_RUNS)
+			free(argv[i][3]);
+		else
+			free(tsopts[i - DETECTOR_RUNS]);
+	}
+out:
 	races_verdict_free(&v);
 	hgxml_free(&rep);
 	free(msg);
-	free(out);
-out:
+	free(tsan_missing);
 	free(exe);
-	free(xmlopt);
-	free(pattern);
-	free(outp);
-	free(slow);
+	free(texe);
+	free(slow_hg);
+	free(slow_ts);
 	free(id);
 }
 
@@ -539,7 +630,7 @@ static void grade_steps(struct ctx *c)
 		build_policy(&c->o->env, m, c->work, &msg);
 	}
 	atomics = build_uses_atomics(m, c->work);
-	if (build_guard(m, c->work, &log) != 0) {
+	if (build_guard(&c->o->env, m, c->work, &log) != 0) {
 		c->ex->status = EX_GRADER_ERROR;
 		msg = xasprintf("the grader could not prepare your object file (objcopy):\n%s", log);
 		ex_add_check(c->ex, "build/link", "build", CHECK_ERROR, 0, 0, msg);

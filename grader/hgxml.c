@@ -71,6 +71,7 @@ static void read_error(struct hg_report *r, xmlNode *e)
 	r->errors = xrealloc(r->errors, (r->nerrors + 1) * sizeof *r->errors);
 	err = &r->errors[r->nerrors++];
 	*err = (struct hg_error){ 0 };
+	err->tool = "helgrind";
 	err->kind = text_of(child(e, "kind"));
 	if (!err->kind)
 		err->kind = xstrdup("Unknown");

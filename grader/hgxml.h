@@ -1,5 +1,8 @@
 /* hgxml.h - read valgrind's XML output (helgrind's errors), with libxml2.
  *
+ * struct hg_report is also the grader's common model of what a race detector found:
+ * tsanlog.c reads ThreadSanitizer's reports into it, so races.c judges both alike.
+ *
  * An <error> is a kind, a headline (<xwhat>) and a sequence of stacks, each introduced by a label
  * (<xwhat>, <xauxwhat> or <auxwhat> text): for a Race the current access and the conflicting
  * previous one, for a LockOrder the acquisition that breaks the order and the ones that set it. */
@@ -21,6 +24,7 @@ struct hg_stack {
 };
 
 struct hg_error {
+	const char *tool; /* "helgrind" or "tsan" (static strings) */
 	char *kind; /* Race, LockOrder, UnlockUnlocked, UnlockForeign, UnlockBogus, PthAPIerror, Misc */
 	char *what;
 	struct hg_stack *stacks;

@@ -14,6 +14,7 @@ struct finding {
 	char *key;
 	char *text;
 	unsigned count;
+	bool helgrind, tsan; /* which tools saw it */
 };
 
 static bool is_student_frame(const struct hg_frame *f, char *const *files, size_t n,
@@ -117,21 +118,27 @@ static char *describe(const struct hg_error *e, char *const *files, size_t n, co
 	return text;
 }
 
+/* Kind and the student lines of the first two stacks, as an unordered pair: the same conflict
+ * seen from either side is one finding. */
 static char *key_of(const struct hg_error *e, char *const *files, size_t n, const char *workdir)
 {
-	struct strbuf sb = { 0 };
+	char *loc[2];
 
-	sb_add(&sb, e->kind);
-	for (size_t i = 0; i < e->nstacks && i < 2; i++) {
-		const struct hg_frame *f = student_frame(&e->stacks[i], files, n, workdir);
+	for (size_t i = 0; i < 2; i++) {
+		const struct hg_frame *f =
+			i < e->nstacks ? student_frame(&e->stacks[i], files, n, workdir) : NULL;
 
-		sb_addf(&sb, "|%s:%d", f ? f->file : "-", f ? f->line : 0);
+		loc[i] = xasprintf("%s:%d", f ? f->file : "-", f ? f->line : 0);
 	}
-	return sb_take(&sb);
+	char *key = strcmp(loc[0], loc[1]) <= 0 ? xasprintf("%s|%s|%s", e->kind, loc[0], loc[1])
+						: xasprintf("%s|%s|%s", e->kind, loc[1], loc[0]);
+	free(loc[0]);
+	free(loc[1]);
+	return key;
 }
 
 void races_judge(const struct hg_report *r, char *const *files, size_t n, const char *workdir,
-		 struct races_verdict *out)
+		 bool skip_helgrind_races, struct races_verdict *out)
 {
 	struct finding *fs = NULL;
 	size_t nfs = 0;
@@ -148,6 +155,11 @@ void races_judge(const struct hg_report *r, char *const *files, size_t n, const 
 			out->misc++;
 			continue;
 		}
+		if (skip_helgrind_races && strcmp(e->tool, "helgrind") == 0 &&
+		    strcmp(e->kind, "Race") == 0) {
+			out->set_aside++;
+			continue;
+		}
 		for (j = 0; j < e->nstacks && !mine; j++)
 			mine = student_frame(&e->stacks[j], files, n, workdir) != NULL;
 		if (!mine) {
@@ -161,17 +173,25 @@ void races_judge(const struct hg_report *r, char *const *files, size_t n, const 
 		if (j < nfs) {
 			fs[j].count++;
 			free(key);
-			continue;
+		} else {
+			fs = xrealloc(fs, (nfs + 1) * sizeof *fs);
+			fs[nfs++] = (struct finding){ key, describe(e, files, n, workdir), 1, false,
+						      false };
 		}
-		fs = xrealloc(fs, (nfs + 1) * sizeof *fs);
-		fs[nfs++] = (struct finding){ key, describe(e, files, n, workdir), 1 };
+		if (strcmp(e->tool, "tsan") == 0)
+			fs[j].tsan = true;
+		else
+			fs[j].helgrind = true;
 	}
 	out->findings = nfs;
 	for (size_t j = 0; j < nfs; j++) {
 		if (j < MAX_SHOWN) {
-			sb_addf(&sb, "%s- %s", j ? "\n" : "", fs[j].text);
+			sb_addf(&sb, "%s- %s [%s%s%s", j ? "\n" : "", fs[j].text,
+				fs[j].helgrind ? "helgrind" : "", fs[j].helgrind && fs[j].tsan ? ", " : "",
+				fs[j].tsan ? "ThreadSanitizer" : "");
 			if (fs[j].count > 1)
-				sb_addf(&sb, " (seen %u times)", fs[j].count);
+				sb_addf(&sb, "; seen %u times", fs[j].count);
+			sb_add(&sb, "]");
 		}
 		free(fs[j].key);
 		free(fs[j].text);

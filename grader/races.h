@@ -7,6 +7,7 @@
 #ifndef GRADER_RACES_H
 #define GRADER_RACES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "hgxml.h"
@@ -15,12 +16,15 @@ struct races_verdict {
 	size_t findings;  /* distinct findings in student code */
 	size_t misc;      /* Misc reports (ignored) */
 	size_t foreign;   /* non-Misc reports with no student frame (ignored, kit or libc) */
+	size_t set_aside; /* helgrind races ignored because the student uses atomics */
 	char *message;    /* what to tell the student; "" when clean */
 };
 
-/* workdir: where the student files were compiled (the frames' <dir>). */
+/* workdir: where the student files were compiled (the frames' <dir>). With skip_helgrind_races,
+ * helgrind's Race errors are set aside (the student uses atomics, which helgrind cannot see;
+ * ThreadSanitizer's verdict stands) and counted in out->set_aside. */
 void races_judge(const struct hg_report *r, char *const *student_files, size_t nfiles,
-		 const char *workdir, struct races_verdict *out);
+		 const char *workdir, bool skip_helgrind_races, struct races_verdict *out);
 void races_verdict_free(struct races_verdict *v);
 
 #endif
