@@ -11,6 +11,7 @@
 #include <stdbool.h>
 
 #include "manifest.h"
+#include "proc.h"
 
 struct build_env {
 	const char *kit;    /* the kit's root, absolute */
@@ -18,6 +19,7 @@ struct build_env {
 	const char *common; /* where the kit's shared test objects go, absolute */
 	bool strict;        /* -Werror on the kit's own sources (make test), never on students' */
 	bool coverage;      /* build the student's code with --coverage (make coverage) */
+	const struct proc_sandbox *sandbox; /* how student code is compiled; NULL: not confined */
 	bool tsan;          /* the ThreadSanitizer variant: -fsanitize=thread everywhere, objects
 			     * named <file>.tsan.o, programs <name>.tsan, common objects in
 			     * <common>/tsan */

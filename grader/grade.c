@@ -30,6 +30,9 @@ struct ctx {
 	const struct manifest *m;
 	struct exercise_result *ex;
 	char *work;
+	struct proc_sandbox sb;      /* native runs and helgrind: with a memory limit */
+	struct proc_sandbox sb_tsan; /* ThreadSanitizer: no memory limit (it cannot run under one) */
+	struct build_env env;        /* o->env with the sandbox for student compiles */
 };
 
 static void vlog(const struct ctx *c, const char *what)
@@ -194,6 +197,7 @@ static void run_suite(struct ctx *c)
 
 	vlog(c, "running the Check suite");
 	mkdirs(hangdir, 0755);
+	sandbox_give(c->o->sandbox, hangdir);
 	for (size_t i = 0; i < n; i++) {
 		const struct manifest_tcase *t = &m->tcases[i];
 
@@ -207,6 +211,7 @@ static void run_suite(struct ctx *c)
 		argv[i][4] = t->name;
 		unlink(xml[i]);
 		po[i] = (struct proc_opts){ .argv = argv[i], .cwd = c->work, .env = env,
+					    .sandbox = &c->sb,
 					    .stdout_path = outp[i], .stderr_path = outp[i],
 					    .timeout_s = (t->timeout_s * c->o->scale + 0.5) *
 							 (double)t->ntests + 5 };
@@ -261,7 +266,7 @@ static bool native_first(struct ctx *c, const struct manifest_driver *d, const c
 	char *env[] = { slow, NULL };
 	double limit = d->timeout_s * c->o->scale;
 	struct proc_opts po = { .argv = argv, .cwd = c->work, .env = env, .stdout_path = outp,
-				.stderr_path = outp, .timeout_s = limit,
+				.stderr_path = outp, .timeout_s = limit, .sandbox = &c->sb,
 				.on_timeout = capture_stacks, .ud = spath };
 	struct proc_result r = { 0 };
 	char desc[128], *out, *msg = NULL;
@@ -296,7 +301,7 @@ static bool native_first(struct ctx *c, const struct manifest_driver *d, const c
 /* Builds the ThreadSanitizer variant of a race driver; NULL on success, else why not. */
 static char *build_tsan(struct ctx *c, const struct manifest_driver *d)
 {
-	struct build_env tenv = c->o->env;
+	struct build_env tenv = c->env;
 	char *log = NULL, *why = NULL;
 
 	tenv.tsan = true;
@@ -358,6 +363,7 @@ static void run_races(struct ctx *c, const struct manifest_driver *d, bool atomi
 		argv[i][5] = exe;
 		argv[i][6] = NULL;
 		po[i] = (struct proc_opts){ .argv = argv[i], .cwd = c->work, .env = hg_env,
+					    .sandbox = &c->sb,
 					    .stdout_path = outs[i], .stderr_path = outs[i],
 					    .timeout_s = hg_limit * c->o->scale };
 	}
@@ -375,6 +381,7 @@ static void run_races(struct ctx *c, const struct manifest_driver *d, bool atomi
 		argv[i][1] = NULL;
 		argv[i][3] = NULL;
 		po[i] = (struct proc_opts){ .argv = argv[i], .cwd = c->work, .env = tsenv[k],
+					    .sandbox = &c->sb_tsan,
 					    .stdout_path = outs[i], .stderr_path = outs[i],
 					    .timeout_s = ts_limit * c->o->scale };
 	}
@@ -480,7 +487,7 @@ static void run_speedup(struct ctx *c, const struct manifest_driver *d)
 	double limit = d->timeout_s * c->o->scale + 5;
 	char *spath = xasprintf("%s/%s.stacks", c->work, d->name);
 	struct proc_opts po = { .argv = argv, .cwd = c->work, .env = env, .stdout_path = outp,
-				.stderr_path = outp, .timeout_s = limit,
+				.stderr_path = outp, .timeout_s = limit, .sandbox = &c->sb,
 				.on_timeout = capture_stacks, .ud = spath };
 	struct proc_result r = { 0 };
 	enum check_status st = CHECK_ERROR;
@@ -490,6 +497,7 @@ static void run_speedup(struct ctx *c, const struct manifest_driver *d)
 
 	vlog(c, "running a speedup driver");
 	mkdirs(artdir, 0755);
+	sandbox_give(c->o->sandbox, artdir);
 	unlink(resp);
 	proc_run(&po, &r);
 	out = file_read_headtail(outp, OUT_HEAD, OUT_TAIL);
@@ -541,7 +549,7 @@ static void run_drivers(struct ctx *c, bool atomics)
 		const struct manifest_driver *d = &c->m->drivers[i];
 		char *log = NULL;
 
-		if (build_driver(&c->o->env, c->m, d, c->work, &log) != 0) {
+		if (build_driver(&c->env, c->m, d, c->work, &log) != 0) {
 			const char *kind = d->kind == DRIVER_RACES ? "races" : "speedup";
 			char *id = check_id(kind, d->name, NULL);
 			char *msg = xasprintf("the %s driver could not be linked with your code:\n%s",
@@ -587,8 +595,9 @@ static void grade_steps(struct ctx *c)
 	}
 	free(msg);
 	msg = NULL;
+	sandbox_give(c->o->sandbox, c->work);
 	vlog(c, "compiling");
-	if (build_student(&c->o->env, m, c->work, &log) != 0) {
+	if (build_student(&c->env, m, c->work, &log) != 0) {
 		c->ex->status = EX_BUILD_FAILED;
 		msg = xasprintf("your code does not compile:\n%s", log);
 		ex_add_check(c->ex, "build/compile", "build", CHECK_FAIL, 0, 0, msg);
@@ -602,7 +611,7 @@ static void grade_steps(struct ctx *c)
 	free(log);
 	log = NULL;
 	if (has_policy) {
-		int n = build_policy(&c->o->env, m, c->work, &msg);
+		int n = build_policy(&c->env, m, c->work, &msg);
 
 		if (n > 0) {
 			char *text = xasprintf("%s%s", msg,
@@ -627,10 +636,10 @@ static void grade_steps(struct ctx *c)
 		/* build_uses_atomics reads the preprocessed sources that build_policy writes. */
 		free(msg);
 		msg = NULL;
-		build_policy(&c->o->env, m, c->work, &msg);
+		build_policy(&c->env, m, c->work, &msg);
 	}
 	atomics = build_uses_atomics(m, c->work);
-	if (build_guard(&c->o->env, m, c->work, &log) != 0) {
+	if (build_guard(&c->env, m, c->work, &log) != 0) {
 		c->ex->status = EX_GRADER_ERROR;
 		msg = xasprintf("the grader could not prepare your object file (objcopy):\n%s", log);
 		ex_add_check(c->ex, "build/link", "build", CHECK_ERROR, 0, 0, msg);
@@ -640,7 +649,7 @@ static void grade_steps(struct ctx *c)
 	free(log);
 	log = NULL;
 	vlog(c, "linking the suite");
-	if (build_suite(&c->o->env, m, c->work, &log) != 0) {
+	if (build_suite(&c->env, m, c->work, &log) != 0) {
 		c->ex->status = EX_BUILD_FAILED;
 		msg = xasprintf("your code compiled but could not be linked with the tests (a "
 				"function missing or misspelt, or a name the tests also define?):\n%s",
@@ -653,7 +662,7 @@ static void grade_steps(struct ctx *c)
 		for (size_t i = 0; i < m->ndrivers; i++) {
 			free(log);
 			log = NULL;
-			if (build_driver(&c->o->env, m, &m->drivers[i], c->work, &log) != 0)
+			if (build_driver(&c->env, m, &m->drivers[i], c->work, &log) != 0)
 				fprintf(stderr, "driver %s does not link:\n%s\n", m->drivers[i].name, log);
 		}
 		goto out;
@@ -668,8 +677,12 @@ out:
 struct exercise_result *grade_exercise(const struct grade_opts *o, const struct manifest *m)
 {
 	struct exercise_result *ex = xcalloc(1, sizeof *ex);
-	struct ctx c = { o, m, ex, xasprintf("%s/work/%s", o->out, m->name) };
+	struct ctx c = { o, m, ex, xasprintf("%s/work/%s", o->out, m->name), { 0 }, { 0 }, o->env };
 	double start = now_s();
+
+	c.sb = sandbox_for(o->sandbox, c.work, true);
+	c.sb_tsan = sandbox_for(o->sandbox, c.work, false);
+	c.env.sandbox = &c.sb;
 
 	ex->name = xstrdup(m->name);
 	ex->title = xstrdup(m->title);

@@ -11,6 +11,7 @@
 #include "build.h"
 #include "manifest.h"
 #include "results.h"
+#include "sandbox.h"
 
 struct grade_opts {
 	struct build_env env;
@@ -18,6 +19,7 @@ struct grade_opts {
 	const char *out;        /* absolute */
 	double scale;           /* multiplies every time limit (a slow machine), >= 1 */
 	size_t jobs;            /* TCases run at once (default 2: the machines have 2 cores) */
+	const struct sandbox *sandbox;
 	bool verbose;
 	bool prepare_only; /* build the suite and drivers, run nothing (make suite/driver) */
 };

@@ -21,6 +21,7 @@
 #include "hgxml.h"
 #include "races.h"
 #include "report.h"
+#include "sandbox.h"
 #include "suitegen.h"
 #include "util.h"
 
@@ -39,6 +40,7 @@ static void usage(FILE *f)
 	      "  --strict             -Werror on the kit's own test sources (make test)\n"
 	      "  --coverage           build the submission with --coverage (make coverage)\n"
 	      "  --jobs N             run N test cases at once (default 2)\n"
+	      "  --sandbox MODE       auto (default: bubblewrap if it works), bwrap, limits or none\n"
 	      "  --gen-suite EX --output FILE   write the generated Check suite of EX\n"
 	      "  --hg-summary XML...  count helgrind errors by kind (used by make suite-hg)\n",
 	      f);
@@ -160,7 +162,7 @@ static int hg_summary(int argc, char **argv, const char *student_file, const cha
 int main(int argc, char **argv)
 {
 	enum { O_KIT = 256, O_SUB, O_EX, O_OUT, O_FAIL, O_SCALE, O_CC, O_GEN, O_OUTPUT, O_HG,
-	       O_SFILE, O_WDIR, O_PREP, O_STRICT, O_COV, O_JOBS };
+	       O_SFILE, O_WDIR, O_PREP, O_STRICT, O_COV, O_JOBS, O_SANDBOX };
 	static const struct option opts[] = {
 		{ "kit", 1, 0, O_KIT },		{ "submission", 1, 0, O_SUB },
 		{ "exercises", 1, 0, O_EX },	{ "out", 1, 0, O_OUT },
@@ -170,12 +172,14 @@ int main(int argc, char **argv)
 		{ "student-file", 1, 0, O_SFILE }, { "workdir", 1, 0, O_WDIR },
 		{ "prepare", 0, 0, O_PREP },	{ "strict", 0, 0, O_STRICT },
 		{ "coverage", 0, 0, O_COV },	{ "jobs", 1, 0, O_JOBS },
+		{ "sandbox", 1, 0, O_SANDBOX },
 		{ "verbose", 0, 0, 'v' },	{ "help", 0, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
 	const char *kit_arg = getenv("THREADLAB_KIT"), *sub_arg = NULL, *ex_arg = NULL;
 	const char *out_arg = "threadlab-report", *gen = NULL, *output = NULL, *sfile = NULL;
-	const char *wdir = NULL;
+	const char *wdir = NULL, *sandbox_mode = "auto";
+	struct sandbox sandbox = { 0 };
 	const char *cc = getenv("CC") && *getenv("CC") ? getenv("CC") : "cc";
 	double fail_under = -1, scale = 1;
 	bool verbose = false, hg = false;
@@ -205,6 +209,7 @@ int main(int argc, char **argv)
 		case O_STRICT: o.env.strict = true; break;
 		case O_COV: o.env.coverage = true; break;
 		case O_JOBS: o.jobs = (size_t)strtoul(optarg, NULL, 10); break;
+		case O_SANDBOX: sandbox_mode = optarg; break;
 		case 'v': verbose = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -244,6 +249,11 @@ int main(int argc, char **argv)
 	}
 	o.out = absolute(out_arg);
 	o.env.cc = cc;
+	if (sandbox_choose(&sandbox, sandbox_mode, o.env.kit, o.submission, o.out, &log) != 0) {
+		fprintf(stderr, "threadlab-grade: %s\n", log);
+		return 2;
+	}
+	o.sandbox = &sandbox;
 	o.env.common = xasprintf("%s/work/.common", o.out);
 	o.scale = scale;
 	if (o.jobs == 0)
@@ -265,6 +275,9 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	g.submission = xstrdup(o.submission);
+	g.sandbox = xstrdup(sandbox.description);
+	if (!sandbox.contained && verbose)
+		fprintf(stderr, "threadlab-grade: %s\n", sandbox.description);
 	double start = now_s();
 	for (size_t i = 0; i < n; i++) {
 		if (verbose)
@@ -318,5 +331,6 @@ int main(int argc, char **argv)
 		status = 1;
 	}
 	grade_free(&g);
+	sandbox_free(&sandbox);
 	return status;
 }

@@ -10,6 +10,7 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <time.h>
+#include <grp.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -21,6 +22,65 @@ static void set_limit(int res, rlim_t v)
 	struct rlimit rl = { v, v };
 
 	setrlimit(res, &rl);
+}
+
+/* The argv that runs o->argv inside bubblewrap and/or as another user. */
+static char **sandboxed_argv(const struct proc_opts *o)
+{
+	const struct proc_sandbox *sb = o->sandbox;
+	char **v = xcalloc(256, sizeof *v);
+	size_t n = 0, nhide = 0;
+
+	if (sb->bwrap) {
+		const char *fixed[] = { "bwrap", "--unshare-ipc", "--unshare-pid", "--unshare-net",
+					"--unshare-uts", "--unshare-cgroup-try", "--die-with-parent",
+					"--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+					"--perms", "1777", "--tmpfs", "/tmp" };
+
+		for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++)
+			v[n++] = (char *)fixed[i];
+		if (geteuid() != 0)
+			v[n++] = "--unshare-user-try";
+		for (char *const *h = sb->hide; h && *h && nhide < 16; h++, nhide++) {
+			v[n++] = "--tmpfs";
+			v[n++] = *h;
+		}
+		/* Hiding an ancestor of the work dir: recreate the path to it, traversable (bubblewrap
+		 * would make the missing directories 0700, owned by root). */
+		for (char *const *h = sb->hide; sb->writable && h && *h; h++) {
+			size_t hl = strlen(*h);
+
+			if (strncmp(sb->writable, *h, hl) != 0 || sb->writable[hl] != '/')
+				continue;
+			for (const char *p = sb->writable + hl + 1; (p = strchr(p, '/')) != NULL; p++) {
+				v[n++] = "--perms";
+				v[n++] = "0755";
+				v[n++] = "--dir";
+				v[n++] = strndup(sb->writable, (size_t)(p - sb->writable));
+			}
+		}
+		if (sb->writable) {
+			v[n++] = "--bind";
+			v[n++] = (char *)sb->writable;
+			v[n++] = (char *)sb->writable;
+		}
+		if (o->cwd) {
+			v[n++] = "--chdir";
+			v[n++] = (char *)o->cwd;
+		}
+		v[n++] = "--";
+		if (sb->uid) {
+			v[n++] = "setpriv";
+			v[n++] = xasprintf("--reuid=%u", sb->uid);
+			v[n++] = xasprintf("--regid=%u", sb->uid);
+			v[n++] = "--clear-groups";
+			v[n++] = "--";
+		}
+	}
+	for (size_t i = 0; o->argv[i] && n < 255; i++)
+		v[n++] = o->argv[i];
+	v[n] = NULL;
+	return v;
 }
 
 /* In the child: never returns. */
@@ -51,6 +111,19 @@ static void child(const struct proc_opts *o)
 		set_limit(RLIMIT_CPU, (rlim_t)o->cpu_s);
 	if (o->nproc)
 		set_limit(RLIMIT_NPROC, (rlim_t)o->nproc);
+	if (o->sandbox) {
+		if (o->sandbox->nproc)
+			set_limit(RLIMIT_NPROC, (rlim_t)o->sandbox->nproc);
+		if (o->sandbox->mem_mb)
+			set_limit(RLIMIT_AS, (rlim_t)o->sandbox->mem_mb << 20);
+		/* Without bubblewrap, drop to the sandbox user here (bubblewrap runs setpriv). */
+		if (!o->sandbox->bwrap && o->sandbox->uid &&
+		    (setgroups(0, NULL) != 0 || setgid(o->sandbox->uid) != 0 ||
+		     setuid(o->sandbox->uid) != 0)) {
+			fprintf(stderr, "cannot switch to uid %u: %s\n", o->sandbox->uid, strerror(errno));
+			_exit(127);
+		}
+	}
 	for (char *const *e = o->env; e && *e; e++) {
 		if (strchr(*e, '='))
 			putenv(*e);
@@ -58,6 +131,16 @@ static void child(const struct proc_opts *o)
 			unsetenv(*e);
 	}
 	signal(SIGPIPE, SIG_DFL);
+	if (o->sandbox) {
+		char **v = sandboxed_argv(o);
+		if (getenv("TL_DEBUG_SANDBOX"))
+			for (char **p = v; *p; p++)
+				fprintf(stderr, "%s%s", *p, p[1] ? " " : "\n");
+
+		execvp(v[0], v);
+		fprintf(stderr, "cannot run %s: %s\n", v[0], strerror(errno));
+		_exit(127);
+	}
 	execvp(o->argv[0], o->argv);
 	fprintf(stderr, "cannot run %s: %s\n", o->argv[0], strerror(errno));
 	_exit(127);

@@ -13,6 +13,16 @@
 #include <stdbool.h>
 #include <sys/types.h>
 
+/* How untrusted code runs (see sandbox.h for how it is chosen). */
+struct proc_sandbox {
+	bool bwrap;           /* inside bubblewrap: no network, read-only system, private /tmp */
+	unsigned uid;         /* as this uid and gid (0: keep ours; changing needs root) */
+	const char *writable; /* the only writable directory (bubblewrap) */
+	char *const *hide;    /* directories that look empty inside (bubblewrap), NULL-terminated */
+	long mem_mb;          /* RLIMIT_AS; 0: none (ThreadSanitizer cannot run under one) */
+	long nproc;           /* RLIMIT_NPROC (processes and threads of the uid) */
+};
+
 struct proc_opts {
 	char *const *argv;        /* argv[0] is looked up in PATH */
 	const char *cwd;          /* NULL: the grader's */
@@ -24,6 +34,7 @@ struct proc_opts {
 	long fsize_mb;            /* RLIMIT_FSIZE; 0: 64 */
 	long nofile;              /* RLIMIT_NOFILE; 0: 256 */
 	long nproc;               /* RLIMIT_NPROC; 0: none (root ignores it anyway) */
+	const struct proc_sandbox *sandbox; /* NULL: trusted (the kit's own builds) */
 	/* Called once, before the group is killed for a timeout (e.g. to capture stacks). */
 	void (*on_timeout)(pid_t pgid, void *ud);
 	void *ud;

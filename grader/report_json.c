@@ -27,6 +27,7 @@ int report_json(const char *path, const struct grade_result *g)
 
 	json_object_set_new(root, "schema", json_string("threadlab-results/1"));
 	json_object_set_new(root, "submission", json_string(g->submission));
+	json_object_set_new(root, "sandbox", json_string(g->sandbox ? g->sandbox : ""));
 	json_object_set_new(root, "score", num(g->score));
 	json_object_set_new(root, "max_score", num(g->max_score));
 	json_object_set_new(root, "seconds", num(g->seconds));

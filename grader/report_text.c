@@ -90,6 +90,8 @@ void report_text(FILE *f, const struct grade_result *g, bool verbose)
 	char a[32], b[32];
 
 	fprintf(f, "threadlab grade of %s\n", g->submission);
+	if (g->sandbox)
+		fprintf(f, "sandbox: %s\n", g->sandbox);
 	for (size_t i = 0; i < g->nexercises; i++)
 		exercise(f, g->exercises[i], verbose);
 	fprintf(f, "\nTotal: %s/%s (%.0f%%) in %.1f s\n", pts(g->score, a, sizeof a),

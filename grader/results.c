@@ -76,4 +76,5 @@ void grade_free(struct grade_result *g)
 		ex_free(g->exercises[i]);
 	free(g->exercises);
 	free(g->submission);
+	free(g->sandbox);
 }

@@ -40,6 +40,7 @@ struct exercise_result {
 
 struct grade_result {
 	char *submission;
+	char *sandbox; /* how student code was confined (sandbox.h) */
 	double score, max_score;
 	double seconds;
 	struct exercise_result **exercises;

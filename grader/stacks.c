@@ -355,10 +355,28 @@ char *stacks_summarize(const char *path, char *const *files, size_t nfiles, cons
 	return sb_take(&sb);
 }
 
+/* The deepest descendant of pid: the program itself when pid is bubblewrap or setpriv. */
+static pid_t leaf_of(pid_t pid)
+{
+	for (int depth = 0; depth < 8; depth++) {
+		char *path = xasprintf("/proc/%d/task/%d/children", (int)pid, (int)pid);
+		char *kids = file_read(path, 4096, NULL);
+		long next = kids ? strtol(kids, NULL, 10) : 0;
+
+		free(path);
+		free(kids);
+		if (next <= 0)
+			break;
+		pid = (pid_t)next;
+	}
+	return pid;
+}
+
 void stacks_capture(pid_t pid, const char *path)
 {
 	char spid[32];
 
+	pid = leaf_of(pid);
 	snprintf(spid, sizeof spid, "%d", (int)pid);
 	char *argv[] = { "gdb", "-nx", "-batch", "-p", spid, "-iex", "set debuginfod enabled off",
 			 "-ex", "set pagination off", "-ex", "set print frame-arguments none",
