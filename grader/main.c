@@ -41,6 +41,7 @@ static void usage(FILE *f)
 	      "  --coverage           build the submission with --coverage (make coverage)\n"
 	      "  --jobs N             run N test cases at once (default 2)\n"
 	      "  --sandbox MODE       auto (default: bubblewrap if it works), bwrap, limits or none\n"
+	      "  --autolab            end the output with Autolab's {\"scores\": ...} line\n"
 	      "  --gen-suite EX --output FILE   write the generated Check suite of EX\n"
 	      "  --hg-summary XML...  count helgrind errors by kind (used by make suite-hg)\n",
 	      f);
@@ -162,7 +163,7 @@ static int hg_summary(int argc, char **argv, const char *student_file, const cha
 int main(int argc, char **argv)
 {
 	enum { O_KIT = 256, O_SUB, O_EX, O_OUT, O_FAIL, O_SCALE, O_CC, O_GEN, O_OUTPUT, O_HG,
-	       O_SFILE, O_WDIR, O_PREP, O_STRICT, O_COV, O_JOBS, O_SANDBOX };
+	       O_SFILE, O_WDIR, O_PREP, O_STRICT, O_COV, O_JOBS, O_SANDBOX, O_AUTOLAB };
 	static const struct option opts[] = {
 		{ "kit", 1, 0, O_KIT },		{ "submission", 1, 0, O_SUB },
 		{ "exercises", 1, 0, O_EX },	{ "out", 1, 0, O_OUT },
@@ -172,7 +173,7 @@ int main(int argc, char **argv)
 		{ "student-file", 1, 0, O_SFILE }, { "workdir", 1, 0, O_WDIR },
 		{ "prepare", 0, 0, O_PREP },	{ "strict", 0, 0, O_STRICT },
 		{ "coverage", 0, 0, O_COV },	{ "jobs", 1, 0, O_JOBS },
-		{ "sandbox", 1, 0, O_SANDBOX },
+		{ "sandbox", 1, 0, O_SANDBOX },	{ "autolab", 0, 0, O_AUTOLAB },
 		{ "verbose", 0, 0, 'v' },	{ "help", 0, 0, 'h' },
 		{ 0, 0, 0, 0 },
 	};
@@ -182,7 +183,7 @@ int main(int argc, char **argv)
 	struct sandbox sandbox = { 0 };
 	const char *cc = getenv("CC") && *getenv("CC") ? getenv("CC") : "cc";
 	double fail_under = -1, scale = 1;
-	bool verbose = false, hg = false;
+	bool verbose = false, hg = false, autolab = false;
 	struct grade_result g = { 0 };
 	struct grade_opts o = { 0 };
 	char **names, *log = NULL;
@@ -210,6 +211,7 @@ int main(int argc, char **argv)
 		case O_COV: o.env.coverage = true; break;
 		case O_JOBS: o.jobs = (size_t)strtoul(optarg, NULL, 10); break;
 		case O_SANDBOX: sandbox_mode = optarg; break;
+		case O_AUTOLAB: autolab = true; break;
 		case 'v': verbose = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
@@ -307,10 +309,14 @@ int main(int argc, char **argv)
 	{
 		char *rj = xasprintf("%s/results.json", o.out), *gs = xasprintf("%s/gradescope.json", o.out);
 		char *st = xasprintf("%s/summary.txt", o.out);
+		char *ju = xasprintf("%s/junit.xml", o.out), *ht = xasprintf("%s/report.html", o.out);
+		char *md = xasprintf("%s/summary.md", o.out);
 		FILE *f;
 		int rc;
 
-		if ((rc = report_json(rj, &g)) != 0 || (rc = report_gradescope(gs, &g)) != 0) {
+		if ((rc = report_json(rj, &g)) != 0 || (rc = report_gradescope(gs, &g)) != 0 ||
+		    (rc = report_junit(ju, &g)) != 0 || (rc = report_html(ht, &g, o.out)) != 0 ||
+		    (rc = report_markdown(md, &g)) != 0) {
 			fprintf(stderr, "threadlab-grade: cannot write reports in %s: %s\n", o.out,
 				strerror(rc));
 			status = 2;
@@ -320,7 +326,12 @@ int main(int argc, char **argv)
 			fclose(f);
 		}
 		report_text(stdout, &g, verbose);
-		printf("Reports: %s\n", rj);
+		printf("Reports: %s (also gradescope.json, junit.xml, report.html, summary.md)\n", rj);
+		if (autolab)
+			report_autolab(stdout, &g); /* Autolab reads the last line of the output */
+		free(ju);
+		free(ht);
+		free(md);
 		free(rj);
 		free(gs);
 		free(st);
