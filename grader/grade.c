@@ -13,6 +13,7 @@
 
 #include "ckxml.h"
 #include "hgxml.h"
+#include "policy.h"
 #include "proc.h"
 #include "races.h"
 #include "stacks.h"
@@ -51,7 +52,7 @@ static void skip_rest(struct ctx *c, bool suite_too, bool policy_too, const char
 {
 	const struct manifest *m = c->m;
 
-	if (policy_too && (m->nforbidden_identifiers || m->nforbidden_symbols))
+	if (policy_too)
 		ex_add_check(c->ex, "policy/source", "policy", CHECK_SKIPPED, 0, 0, why);
 	if (suite_too) {
 		for (size_t i = 0; i < m->ntcases; i++) {
@@ -573,7 +574,6 @@ static void grade_steps(struct ctx *c)
 {
 	const struct manifest *m = c->m;
 	char *msg = NULL, *log = NULL;
-	bool has_policy = m->nforbidden_identifiers || m->nforbidden_symbols;
 	bool atomics;
 	int rc;
 
@@ -610,33 +610,30 @@ static void grade_steps(struct ctx *c)
 		c->ex->notes = xasprintf("Compiler warnings (fix them: most are real bugs):\n%s", log);
 	free(log);
 	log = NULL;
-	if (has_policy) {
-		int n = build_policy(&c->env, m, c->work, &msg);
+	{
+		/* The manifest's forbidden identifiers and symbols, then the kit-wide rules. A
+		 * violation withholds every other point: the exercise was not solved as asked, or
+		 * the code could subvert the tests. */
+		char *mine = NULL, *kit = NULL;
+		int n = build_policy(&c->env, m, c->work, &mine);
 
+		n += policy_check_objects(&c->env, m, c->work, &kit);
 		if (n > 0) {
-			char *text = xasprintf("%s%s", msg,
-					       m->policy_gate ? "\nThe other checks were not run: "
-								"the exercise must be solved as asked."
-							      : "");
+			char *text = xasprintf("%s%s%s\nThe other checks were not run: the exercise must "
+					       "be solved as asked, with nothing that could subvert the "
+					       "tests.", mine, *mine && *kit ? "\n" : "", kit);
 
-			ex_add_check(c->ex, "policy/source", "policy", CHECK_FAIL, 0, 0,
-				     text);
+			ex_add_check(c->ex, "policy/source", "policy", CHECK_FAIL, 0, 0, text);
 			free(text);
-			if (m->policy_gate) {
-				skip_rest(c, true, false, "withheld: the policy check failed");
-				goto out;
-			}
-		} else {
-			ex_add_check(c->ex, "policy/source", "policy", CHECK_PASS, 0,
-				     0, "uses nothing the exercise forbids");
+			free(mine);
+			free(kit);
+			skip_rest(c, true, false, "withheld: the policy check failed");
+			goto out;
 		}
-		free(msg);
-		msg = NULL;
-	} else {
-		/* build_uses_atomics reads the preprocessed sources that build_policy writes. */
-		free(msg);
-		msg = NULL;
-		build_policy(&c->env, m, c->work, &msg);
+		ex_add_check(c->ex, "policy/source", "policy", CHECK_PASS, 0, 0,
+			     "calls and defines nothing the exercise forbids");
+		free(mine);
+		free(kit);
 	}
 	atomics = build_uses_atomics(m, c->work);
 	if (build_guard(&c->env, m, c->work, &log) != 0) {

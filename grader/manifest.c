@@ -175,6 +175,7 @@ int manifest_load(const char *path, struct manifest **out, char *err, size_t err
 		rc = bad(err, errlen, "%s: suite.source is missing", path);
 		goto fail;
 	}
+	m->hidden_source = str_or_null(suite, "hidden_source");
 	if ((rc = load_tcases(m, suite, err, errlen)) != 0 ||
 	    (rc = load_drivers(m, json_object_get(root, "drivers"), err, errlen)) != 0)
 		goto fail;
@@ -186,7 +187,6 @@ int manifest_load(const char *path, struct manifest **out, char *err, size_t err
 					      "the suite or the drivers", path);
 			goto fail;
 		}
-		m->policy_gate = json_is_true(json_object_get(policy, "gate"));
 		if ((rc = load_rules(json_object_get(policy, "forbidden_symbols"), "symbol",
 				     &m->forbidden_symbols, &m->nforbidden_symbols, err, errlen)) != 0 ||
 		    (rc = load_rules(json_object_get(policy, "forbidden_identifiers"), "identifier",
@@ -237,6 +237,7 @@ void manifest_free(struct manifest *m)
 	free(m->dir);
 	free(m->header);
 	free(m->suite_source);
+	free(m->hidden_source);
 	free(m);
 }
 

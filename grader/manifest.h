@@ -41,11 +41,11 @@ struct manifest {
 	char **student_files;
 	size_t nstudent_files;
 	char *suite_source;  /* relative to dir */
+	char *hidden_source; /* relative to dir, or NULL: the hidden TCases' tests (not handed out) */
 	struct manifest_tcase *tcases;
 	size_t ntcases;
 	struct manifest_driver *drivers;
 	size_t ndrivers;
-	bool policy_gate;    /* a violation withholds every other point */
 	struct manifest_rule *forbidden_symbols;
 	size_t nforbidden_symbols;
 	struct manifest_rule *forbidden_identifiers;
