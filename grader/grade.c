@@ -121,6 +121,24 @@ static int fetch_sources(struct ctx *c, char **msg)
 
 /* ---- the Check suite ---- */
 
+/* tests/common/tl_hang.c stops a test that reached its time limit (with everything it started)
+ * and marks its stacks file: Check then reports signal 9 instead of its own timeout. */
+static bool stopped_by_watchdog(struct ctx *c, const struct manifest_tcase *t, const char *test,
+				const struct ck_test *ct)
+{
+	char *spath, *text;
+	bool stopped;
+
+	if (ct->result != CK_R_ERROR || !strstr(ct->message, "signal 9"))
+		return false;
+	spath = xasprintf("%s/hang/%s.%s.stacks", c->work, t->name, test);
+	text = file_read(spath, 1u << 20, NULL);
+	stopped = text && strstr(text, "tl_hang: stopped at the time limit");
+	free(text);
+	free(spath);
+	return stopped;
+}
+
 static void functional_check(struct ctx *c, const struct manifest_tcase *t, const char *test,
 			     const struct ck_log *log, const struct proc_result *run,
 			     const char *run_out, bool *told)
@@ -147,7 +165,7 @@ static void functional_check(struct ctx *c, const struct manifest_tcase *t, cons
 	} else if (ct->result == CK_R_SUCCESS) {
 		st = CHECK_PASS;
 		msg = xstrdup("");
-	} else if (strstr(ct->message, "Test timeout expired")) {
+	} else if (strstr(ct->message, "Test timeout expired") || stopped_by_watchdog(c, t, test, ct)) {
 		char *spath = xasprintf("%s/hang/%s.%s.stacks", c->work, t->name, test);
 		char *where = stacks_summarize(spath, c->m->student_files, c->m->nstudent_files, c->work);
 

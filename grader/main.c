@@ -260,6 +260,8 @@ int main(int argc, char **argv)
 	o.scale = scale;
 	if (o.jobs == 0)
 		o.jobs = 2;
+	if (o.jobs > 15)
+		o.jobs = 15; /* each command running at once gets its own uid (sandbox.h) */
 	o.verbose = verbose;
 	names = ex_arg ? split(ex_arg, &n) : all_exercises(o.env.kit, &n);
 	if (n == 0) {

@@ -25,7 +25,7 @@ static void set_limit(int res, rlim_t v)
 }
 
 /* The argv that runs o->argv inside bubblewrap and/or as another user. */
-static char **sandboxed_argv(const struct proc_opts *o)
+static char **sandboxed_argv(const struct proc_opts *o, unsigned uid)
 {
 	const struct proc_sandbox *sb = o->sandbox;
 	char **v = xcalloc(256, sizeof *v);
@@ -69,9 +69,9 @@ static char **sandboxed_argv(const struct proc_opts *o)
 			v[n++] = (char *)o->cwd;
 		}
 		v[n++] = "--";
-		if (sb->uid) {
+		if (uid) {
 			v[n++] = "setpriv";
-			v[n++] = xasprintf("--reuid=%u", sb->uid);
+			v[n++] = xasprintf("--reuid=%u", uid);
 			v[n++] = xasprintf("--regid=%u", sb->uid);
 			v[n++] = "--clear-groups";
 			v[n++] = "--";
@@ -83,9 +83,13 @@ static char **sandboxed_argv(const struct proc_opts *o)
 	return v;
 }
 
-/* In the child: never returns. */
-static void child(const struct proc_opts *o)
+/* In the child: never returns. slot numbers the commands running at once: each runs as its own
+ * uid (sandbox uid + slot, in the sandbox uid's group), so RLIMIT_NPROC holds per command and a
+ * fork bomb in one cannot starve the others of processes. */
+static void child(const struct proc_opts *o, unsigned slot)
 {
+	unsigned uid = o->sandbox && o->sandbox->uid ? o->sandbox->uid + slot : 0;
+
 	int in = open("/dev/null", O_RDONLY), out, err;
 
 	setpgid(0, 0);
@@ -117,10 +121,9 @@ static void child(const struct proc_opts *o)
 		if (o->sandbox->mem_mb)
 			set_limit(RLIMIT_AS, (rlim_t)o->sandbox->mem_mb << 20);
 		/* Without bubblewrap, drop to the sandbox user here (bubblewrap runs setpriv). */
-		if (!o->sandbox->bwrap && o->sandbox->uid &&
-		    (setgroups(0, NULL) != 0 || setgid(o->sandbox->uid) != 0 ||
-		     setuid(o->sandbox->uid) != 0)) {
-			fprintf(stderr, "cannot switch to uid %u: %s\n", o->sandbox->uid, strerror(errno));
+		if (!o->sandbox->bwrap && uid &&
+		    (setgroups(0, NULL) != 0 || setgid(o->sandbox->uid) != 0 || setuid(uid) != 0)) {
+			fprintf(stderr, "cannot switch to uid %u: %s\n", uid, strerror(errno));
 			_exit(127);
 		}
 	}
@@ -132,7 +135,7 @@ static void child(const struct proc_opts *o)
 	}
 	signal(SIGPIPE, SIG_DFL);
 	if (o->sandbox) {
-		char **v = sandboxed_argv(o);
+		char **v = sandboxed_argv(o, uid);
 		if (getenv("TL_DEBUG_SANDBOX"))
 			for (char **p = v; *p; p++)
 				fprintf(stderr, "%s%s", *p, p[1] ? " " : "\n");
@@ -162,6 +165,8 @@ int proc_run_many(const struct proc_opts *o, size_t n, struct proc_result *r, si
 {
 	pid_t *pids = xcalloc(n, sizeof *pids);
 	double *starts = xcalloc(n, sizeof *starts);
+	unsigned *slot_of = xcalloc(n, sizeof *slot_of);
+	bool *busy = xcalloc(parallel ? parallel : 1, sizeof *busy);
 	size_t next = 0, running = 0, done = 0;
 	int rc = 0;
 
@@ -175,16 +180,21 @@ int proc_run_many(const struct proc_opts *o, size_t n, struct proc_result *r, si
 
 			fflush(NULL);
 			starts[i] = now_s();
+			slot_of[i] = 0;
+			while (busy[slot_of[i]])
+				slot_of[i]++;
+			busy[slot_of[i]] = true;
 			pids[i] = fork();
 			if (pids[i] < 0) {
 				rc = errno;
 				r[i].signaled = true;
 				r[i].sig = SIGKILL;
+				busy[slot_of[i]] = false;
 				done++;
 				continue;
 			}
 			if (pids[i] == 0)
-				child(&o[i]);
+				child(&o[i], slot_of[i]);
 			setpgid(pids[i], pids[i]); /* also here: no window where a kill misses the group */
 			running++;
 		}
@@ -207,6 +217,7 @@ int proc_run_many(const struct proc_opts *o, size_t n, struct proc_result *r, si
 			if (w == pids[i] || (w < 0 && errno != EINTR)) {
 				finish(pids[i], w == pids[i] ? status : 0, starts[i], &r[i]);
 				pids[i] = 0;
+				busy[slot_of[i]] = false;
 				running--;
 				done++;
 			}
@@ -219,6 +230,8 @@ int proc_run_many(const struct proc_opts *o, size_t n, struct proc_result *r, si
 	}
 	free(pids);
 	free(starts);
+	free(slot_of);
+	free(busy);
 	return rc;
 }
 

@@ -6,12 +6,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "util.h"
 
 #define MEM_LIMIT_MB 4096 /* helgrind needs a large address space; threads' stacks too */
-#define NPROC_LIMIT 1024  /* processes and threads of the sandbox uid */
+#define NPROC_LIMIT 256   /* processes and threads of one sandboxed command's uid */
 
 /* Does bubblewrap work here (installed, and allowed to make namespaces)? */
 static bool bwrap_works(void)
@@ -43,7 +44,9 @@ int sandbox_choose(struct sandbox *sb, const char *mode, const char *kit, const 
 	*sb = (struct sandbox){ 0 };
 	*err = NULL;
 	if (geteuid() == 0)
-		sb->base.uid = 60000 + (unsigned)(getpid() % 5000); /* one per grader process */
+		/* One range of uids per grader process: the base, and base + slot for the
+		 * commands it runs at once (proc_run_many); 16 apart leaves room for --jobs. */
+		sb->base.uid = 60000 + 16 * (unsigned)(getpid() % 300);
 	sb->base.nproc = NPROC_LIMIT;
 	sb->hide[nh++] = xasprintf("%s/solutions", kit);
 	sb->hide[nh++] = xasprintf("%s/tests", kit);
@@ -101,13 +104,15 @@ struct proc_sandbox sandbox_for(const struct sandbox *sb, const char *workdir, b
 
 static unsigned give_uid;
 
+/* Owned by the sandbox's base uid and group; directories group-writable, since commands run at
+ * once use uids base + slot in the base's group. */
 static int give_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
 {
-	(void)st;
-	(void)flag;
 	(void)ftw;
 	if (lchown(path, give_uid, give_uid) != 0)
 		return 0; /* best effort: a file we cannot hand over stays read-only */
+	if (flag == FTW_D)
+		chmod(path, (st->st_mode & 07777) | 0070);
 	return 0;
 }
 

@@ -5,7 +5,13 @@
  * in turn; each one's handler writes its backtrace (backtrace_symbols_fd: "exe(fn+0x1d) [0x..]",
  * async-signal-safe) and posts a semaphore. The grader later maps fn+offset to file:line with nm
  * and addr2line, with no time pressure. Threads are signalled one at a time, so handlers never
- * write at once. */
+ * write at once.
+ *
+ * Each test process also becomes the leader of its own process group, so that whatever it
+ * started (a fork bomb through raw system calls, say) can be killed with it: the watchdog, once
+ * the stacks are written, kills the whole group (the grader reads "Received signal 9" together
+ * with the marker line in the stacks file as a timeout), and a test that ends normally kills
+ * what it left behind on its way out (atexit). */
 #include "tl_hang.h"
 
 #include <dirent.h>
@@ -18,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -44,6 +51,36 @@ static void on_signal(int sig)
 		(void)0;
 	backtrace_symbols_fd(frames, n, out_fd);
 	sem_post(&written);
+}
+
+#define STOPPED_MARK "tl_hang: stopped at the time limit\n"
+
+/* Kills every other process of this test's process group (a test that started processes). */
+static void kill_leftovers(void)
+{
+	pid_t self = getpid();
+
+	if (getpgrp() != self)
+		return;
+	for (int round = 0; round < 50; round++) {
+		DIR *d = opendir("/proc");
+		struct dirent *e;
+		int found = 0;
+
+		if (!d)
+			return;
+		while ((e = readdir(d)) != NULL) {
+			pid_t pid = (pid_t)atoi(e->d_name);
+
+			if (pid > 0 && pid != self && getpgid(pid) == self) {
+				kill(pid, SIGKILL);
+				found++;
+			}
+		}
+		closedir(d);
+		if (!found)
+			return;
+	}
 }
 
 static void *watch(void *p)
@@ -78,6 +115,11 @@ static void *watch(void *p)
 			;
 	}
 	closedir(d);
+	if (write(out_fd, STOPPED_MARK, sizeof STOPPED_MARK - 1) < 0)
+		(void)0;
+	close(out_fd);
+	kill_leftovers();
+	killpg(0, SIGKILL);
 	return NULL;
 }
 
@@ -94,6 +136,10 @@ void tl_hang_arm(const char *tcase, const char *test, double timeout_s)
 
 	if (!dir || !*dir)
 		return;
+	if (setpgid(0, 0) == 0) {
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* die with the Check runner */
+		atexit(kill_leftovers);
+	}
 	/* backtrace() loads libgcc_s on first use: do it now, not inside a signal handler. */
 	backtrace(warm, 2);
 	sem_init(&written, 0, 0);

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 static const char *fixtures_dir; /* tests/grader/fixtures */
 static const char *results_dir;  /* build/test/fixtures */
@@ -193,6 +194,22 @@ START_TEST(test_fixture_gets_the_expected_verdict)
 				json_number_value(json_object_get(ex, "seconds")),
 				json_number_value(secs));
 		verify_checks(&p, key, json_object_get(ex, "checks"), json_object_get(want, "checks"));
+	}
+	/* "files_absent": what a sandboxed submission tried to write outside its work dir. */
+	json_t *v;
+	size_t k;
+
+	json_array_foreach(json_object_get(expect, "files_absent"), k, v)
+		if (access(json_string_value(v), F_OK) == 0)
+			problem(&p, "%s exists: the submission wrote outside its work dir",
+				json_string_value(v));
+	/* "results_lack": text that must not reach any report (e.g. the reference solution). */
+	json_array_foreach(json_object_get(expect, "results_lack"), k, v) {
+		char *all = json_dumps(results, 0);
+
+		if (all && strstr(all, json_string_value(v)))
+			problem(&p, "results.json contains \"%s\"", json_string_value(v));
+		free(all);
 	}
 	ck_assert_msg(p.n == 0, "fixture %s (%s): %d expectation(s) not met:%s", name,
 		      json_string_value(json_object_get(expect, "why")), p.n, p.text);
