@@ -96,7 +96,7 @@ int report_html(const char *path, const struct grade_result *g, const char *out_
 	      "<title>threadlab report</title>\n<style>\n"
 	      "body{font-family:sans-serif;margin:2em;max-width:70em}\n"
 	      "table{border-collapse:collapse;width:100%}td,th{border:1px solid #ccc;padding:.3em;"
-	      "vertical-align:top;text-align:left}\n"
+	      "vertical-align:top;text-align:left}td:nth-child(3){white-space:nowrap}\n"
 	      "pre{white-space:pre-wrap;margin:0;font-size:90%}\n"
 	      ".pass{background:#e8f6e8}.fail{background:#fbe9e9}.skip{background:#f3f3f3}\n"
 	      "rect.task{fill:#4a7fc1;stroke:#1d3f6e;stroke-width:.5}\n"
@@ -121,10 +121,17 @@ int report_html(const char *path, const struct grade_result *g, const char *out_
 		esc(f, ex->title);
 		fprintf(f, " <span class=\"score\">%.1f / %.1f</span> (%s)</h2>\n", ex->score,
 			ex->max_score, exercise_status_name(ex->status));
+		size_t passed = 0;
+
+		/* What lost points first; passing functional tests folded away below. */
 		fputs("<table><tr><th>check</th><th>status</th><th>points</th><th>message</th></tr>\n", f);
 		for (size_t j = 0; j < ex->nchecks; j++) {
 			const struct check *c = &ex->checks[j];
 
+			if (c->status == CHECK_PASS && strcmp(c->kind, "functional") == 0) {
+				passed++;
+				continue;
+			}
 			fprintf(f, "<tr class=\"%s\"><td><code>", css_class(c->status));
 			esc(f, c->hidden ? "hidden test" : c->id);
 			fprintf(f, "</code></td><td>%s</td><td>%.1f / %.1f</td><td><pre>",
@@ -133,6 +140,20 @@ int report_html(const char *path, const struct grade_result *g, const char *out_
 			fputs("</pre></td></tr>\n", f);
 		}
 		fputs("</table>\n", f);
+		if (passed > 0) {
+			fprintf(f, "<details><summary>%zu functional test%s passed</summary><ul>\n", passed,
+				passed == 1 ? "" : "s");
+			for (size_t j = 0; j < ex->nchecks; j++) {
+				const struct check *c = &ex->checks[j];
+
+				if (c->status != CHECK_PASS || strcmp(c->kind, "functional") != 0)
+					continue;
+				fputs("<li><code>", f);
+				esc(f, c->hidden ? "hidden test" : c->id);
+				fprintf(f, "</code> %.1f / %.1f</li>\n", c->score, c->max_score);
+			}
+			fputs("</ul></details>\n", f);
+		}
 		if (ex->notes && *ex->notes) {
 			fputs("<h3>Notes</h3><pre>", f);
 			esc(f, ex->notes);
