@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <grp.h>
@@ -22,6 +23,23 @@ static void set_limit(int res, rlim_t v)
 	struct rlimit rl = { v, v };
 
 	setrlimit(res, &rl);
+}
+
+/* Recreates the directories between root (excluded) and target (excluded) as traversable 0755
+ * directories: under a tmpfs, bubblewrap would create them 0700 and owned by root, and the
+ * sandbox uid could not reach target. */
+static void path_to(char **v, size_t *n, const char *root, const char *target)
+{
+	size_t rl = strlen(root);
+
+	if (strncmp(target, root, rl) != 0 || target[rl] != '/')
+		return;
+	for (const char *p = target + rl + 1; (p = strchr(p, '/')) != NULL && *n < 200; p++) {
+		v[(*n)++] = "--perms";
+		v[(*n)++] = "0755";
+		v[(*n)++] = "--dir";
+		v[(*n)++] = strndup(target, (size_t)(p - target));
+	}
 }
 
 /* The argv that runs o->argv inside bubblewrap and/or as another user. */
@@ -41,23 +59,26 @@ static char **sandboxed_argv(const struct proc_opts *o, unsigned uid)
 			v[n++] = (char *)fixed[i];
 		if (geteuid() != 0)
 			v[n++] = "--unshare-user-try";
+		/* A kit under /tmp would vanish under the private /tmp: bring it back, read-only. */
+		if (sb->kit && strncmp(sb->kit, "/tmp/", 5) == 0) {
+			path_to(v, &n, "/tmp", sb->kit);
+			v[n++] = "--ro-bind";
+			v[n++] = (char *)sb->kit;
+			v[n++] = (char *)sb->kit;
+		}
 		for (char *const *h = sb->hide; h && *h && nhide < 16; h++, nhide++) {
+			struct stat st;
+
+			if (stat(*h, &st) != 0 || !S_ISDIR(st.st_mode))
+				continue; /* nothing to hide (bubblewrap could not mount over it) */
+			path_to(v, &n, "/tmp", *h);
 			v[n++] = "--tmpfs";
 			v[n++] = *h;
 		}
-		/* Hiding an ancestor of the work dir: recreate the path to it, traversable (bubblewrap
-		 * would make the missing directories 0700, owned by root). */
-		for (char *const *h = sb->hide; sb->writable && h && *h; h++) {
-			size_t hl = strlen(*h);
-
-			if (strncmp(sb->writable, *h, hl) != 0 || sb->writable[hl] != '/')
-				continue;
-			for (const char *p = sb->writable + hl + 1; (p = strchr(p, '/')) != NULL; p++) {
-				v[n++] = "--perms";
-				v[n++] = "0755";
-				v[n++] = "--dir";
-				v[n++] = strndup(sb->writable, (size_t)(p - sb->writable));
-			}
+		if (sb->writable) {
+			path_to(v, &n, "/tmp", sb->writable);
+			for (char *const *h = sb->hide; h && *h; h++)
+				path_to(v, &n, *h, sb->writable);
 		}
 		if (sb->writable) {
 			v[n++] = "--bind";

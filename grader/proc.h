@@ -19,6 +19,7 @@ struct proc_sandbox {
 	unsigned uid;         /* as this uid and gid (0: keep ours; changing needs root) */
 	const char *writable; /* the only writable directory (bubblewrap) */
 	char *const *hide;    /* directories that look empty inside (bubblewrap), NULL-terminated */
+	const char *kit;      /* the kit's root: visible read-only even when it lives under /tmp */
 	long mem_mb;          /* RLIMIT_AS; 0: none (ThreadSanitizer cannot run under one) */
 	long nproc;           /* RLIMIT_NPROC (processes and threads of the uid) */
 };

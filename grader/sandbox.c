@@ -48,6 +48,8 @@ int sandbox_choose(struct sandbox *sb, const char *mode, const char *kit, const 
 		 * commands it runs at once (proc_run_many); 16 apart leaves room for --jobs. */
 		sb->base.uid = 60000 + 16 * (unsigned)(getpid() % 300);
 	sb->base.nproc = NPROC_LIMIT;
+	sb->kit = xstrdup(kit);
+	sb->base.kit = sb->kit;
 	sb->hide[nh++] = xasprintf("%s/solutions", kit);
 	sb->hide[nh++] = xasprintf("%s/tests", kit);
 	/* The submission's files were copied; hide the rest (other students' work in batch runs),
@@ -128,5 +130,6 @@ void sandbox_free(struct sandbox *sb)
 {
 	for (size_t i = 0; i < sizeof sb->hide / sizeof *sb->hide; i++)
 		free(sb->hide[i]);
+	free(sb->kit);
 	free(sb->description);
 }

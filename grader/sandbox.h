@@ -23,6 +23,7 @@ struct sandbox {
 	char *description;        /* for the report: "bubblewrap, uid 61234" */
 	bool contained;           /* false when files outside the work dir were not protected */
 	char *hide[8];
+	char *kit;
 };
 
 /* mode: "auto", "bwrap", "limits" or "none". 0, or EINVAL (with *err) for a bad or unavailable
