@@ -121,22 +121,22 @@ static int fetch_sources(struct ctx *c, char **msg)
 
 /* ---- the Check suite ---- */
 
-/* tests/common/tl_hang.c stops a test that reached its time limit (with everything it started)
- * and marks its stacks file: Check then reports signal 9 instead of its own timeout. */
+/* tests/common/tl_hang.c stops a test that reached its time limit (with everything it started):
+ * Check then reports signal 9 instead of its own timeout. The stacks file exists only when the
+ * watchdog fired, i.e. at 90 % of the limit, so its presence is enough (under heavy load the
+ * kill can land before the "stopped" line is written). */
 static bool stopped_by_watchdog(struct ctx *c, const struct manifest_tcase *t, const char *test,
 				const struct ck_test *ct)
 {
-	char *spath, *text;
-	bool stopped;
+	char *spath;
+	bool fired;
 
 	if (ct->result != CK_R_ERROR || !strstr(ct->message, "signal 9"))
 		return false;
 	spath = xasprintf("%s/hang/%s.%s.stacks", c->work, t->name, test);
-	text = file_read(spath, 1u << 20, NULL);
-	stopped = text && strstr(text, "tl_hang: stopped at the time limit");
-	free(text);
+	fired = file_exists(spath);
 	free(spath);
-	return stopped;
+	return fired;
 }
 
 static void functional_check(struct ctx *c, const struct manifest_tcase *t, const char *test,
