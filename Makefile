@@ -41,6 +41,11 @@ help:
 	@echo "  make driver EX=bqueue DRIVER=io_overlap [SUBMISSION=dir] [HG=1]  run one driver"
 	@echo "  make coverage                  line and branch coverage of the solutions by the suites (gcovr)"
 	@echo "  make bench                     benchmarks against GLib (not a test)"
+	@echo "  make grade-all SUBMISSIONS=dir [JOBS=n] [OUT=dir] [EXERCISES=...] [RESUME=0]"
+	@echo "                                 grade one folder per student; OUT/gradebook.csv (docs/batch.md)"
+	@echo "  make handout                   build/threadlab-handout.tar.gz, the student tarball"
+	@echo "  make gradescope | make autolab build/gradescope.zip | build/autograde.tar (docs/instructor-guide.md)"
+	@echo "  make test-batch | make test-platforms   the batch and platform tests alone (part of test-full)"
 	@echo "  make deps                      install the Debian packages the kit needs (root) or say how"
 	@echo "  make clean                     rm -rf build"
 	@echo "  exercises: $(ALL_EX)"
@@ -108,3 +113,6 @@ clean:
 
 include platforms/platforms.mk
 include batch.mk
+
+demo-gil: $(GRADER)
+	$(Q)tools/demo-gil

@@ -24,6 +24,7 @@ struct sandbox {
 	bool contained;           /* false when files outside the work dir were not protected */
 	char *hide[8];
 	char *kit;
+	int lock_fd; /* holds this grader's uid range (see sandbox.c) */
 };
 
 /* mode: "auto", "bwrap", "limits" or "none". 0, or EINVAL (with *err) for a bad or unavailable
