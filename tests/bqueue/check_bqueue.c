@@ -10,20 +10,28 @@
  * latches), never C11 atomics, so that the suite also runs cleanly under helgrind.
  * Tests that race threads against each other (recheck, many) repeat the race hundreds of times in
  * one run and check invariants that every correct queue keeps: each item comes out exactly once,
- * size() never exceeds the capacity, FIFO order per producer.
- * Threads that consume items call bqueue_task_done after each get, as the header's usage sequence
- * does; only the test's main thread ever holds items that are not yet marked done.
+ * size() never exceeds the capacity, FIFO order per producer. Two tests read the kernel's view of
+ * their threads (/proc/self/task/TID): the recheck tests wait until the other threads sleep
+ * before each round, so that every round has a sleeping thread to wake, and the no_busy_wait
+ * tests read a blocked thread's scheduler statistics (runnable time, runs) over a quiet window.
+ * Consumer threads mark every item done before another consumer could need it (the stress tests
+ * in pairs, see pc_consumer): a queue that lets one consumer in at a time until its task_done
+ * (the io_overlap check's business) passes every functional test.
  */
 #include <check.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "bqueue.h"
 #include "tl_test.h"
@@ -130,6 +138,55 @@ static int freed_total(void)
 	return n;
 }
 
+/* ---- the kernel's view of a thread (Linux /proc) ----------------------------------------- */
+
+/* The kernel's view of a thread: false while it is runnable, true while it sleeps (state S or
+ * D) or when that cannot be told (no /proc, thread gone). Used only to choose when to act (start a
+ * round, take a sample), never as a verdict by itself. */
+static bool thread_sleeps(pid_t tid)
+{
+	char path[64], buf[512], *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof path, "/proc/self/task/%d/stat", (int)tid);
+	if (tid == 0 || (fd = open(path, O_RDONLY)) < 0)
+		return true;
+	n = read(fd, buf, sizeof buf - 1);
+	close(fd);
+	if (n <= 0)
+		return true;
+	buf[n] = '\0';
+	p = strrchr(buf, ')'); /* the name before it may contain anything */
+	return !p || p[1] != ' ' || p[2] == 'S' || p[2] == 'D';
+}
+
+struct sched_sample {
+	bool ok;            /* false when /proc/self/task/TID/schedstat cannot be read */
+	double runnable_ms; /* time on a CPU plus time waiting for one, since the thread started */
+	long runs;          /* times it was put on a CPU */
+};
+
+static struct sched_sample sched_of(pid_t tid)
+{
+	struct sched_sample out = { 0 };
+	unsigned long long cpu_ns, wait_ns;
+	unsigned long runs;
+	char path[64];
+	FILE *f;
+
+	snprintf(path, sizeof path, "/proc/self/task/%d/schedstat", (int)tid);
+	if (tid == 0 || (f = fopen(path, "r")) == NULL)
+		return out;
+	if (fscanf(f, "%llu %llu %lu", &cpu_ns, &wait_ns, &runs) == 3) {
+		out.ok = true;
+		out.runnable_ms = (double)(cpu_ns + wait_ns) / 1e6;
+		out.runs = (long)runs;
+	}
+	fclose(f);
+	return out;
+}
+
 /* ---- one call made by another thread ----------------------------------------------------- */
 
 enum op { OP_PUT, OP_GET, OP_JOIN };
@@ -147,6 +204,7 @@ struct call {
 	double elapsed_ms;
 	double cpu_ms;            /* the thread's CPU time spent inside the call */
 	long wakeups;             /* voluntary context switches inside the call */
+	pid_t ktid;               /* the thread's kernel id (set before about_to_call opens) */
 	pthread_t tid;
 };
 
@@ -161,6 +219,7 @@ static void *call_main(void *arg)
 	struct rusage ru0, ru1;
 	int64_t t0, cpu0;
 
+	c->ktid = (pid_t)syscall(SYS_gettid);
 	tl_latch_count_down(&c->about_to_call);
 	getrusage(RUSAGE_THREAD, &ru0);
 	cpu0 = tl_thread_cpu_ns();
@@ -669,6 +728,8 @@ static void blocked_get_is_woken_by_put(long timeout_ms)
 	ck_assert_msg(c.rc == 0 && c.item == TOK(42),
 		      "the woken bqueue_get returned %s with item %ld, expected 0 with item 42",
 		      tl_errname(c.rc), UNTOK(c.item));
+	ck_assert_msg(c.done_rc == 0, "bqueue_task_done after the woken get returned %s, expected 0",
+		      tl_errname(c.done_rc));
 	finish_call(&c);
 	expect_size(q, 0, "after the woken getter took the only item");
 	rc = bqueue_get(q, &c.item, 0);
@@ -727,15 +788,92 @@ START_TEST(test_bqueue_timed_put_returns_early_when_room_is_made)
 }
 END_TEST
 
+/* Several threads blocked on the same side; the other side makes room for (or puts) one item per
+ * thread in quick succession: each of them must be woken, not only the first (a queue that
+ * signals only when it goes from empty to non-empty, or from full to not full, wakes one). */
+static void every_waiter_is_woken(enum op op)
+{
+	enum { N = 3 };
+	bqueue_t *q = make_queue(op == OP_GET ? N + 1 : N, NULL);
+	struct call c[N];
+	long ms = wake_ms();
+	int woke = 0;
+	int64_t t0;
+
+	if (op == OP_PUT)
+		for (long i = 1; i <= N; i++)
+			put_now(q, TOK(i));
+	for (int i = 0; i < N; i++)
+		start_call(&c[i], q, op, TOK(10 + i), -1);
+	tl_sleep_ms(SETTLE_MS);
+	for (int i = 0; i < N; i++)
+		ck_assert_msg(!has_returned(&c[i]), "%s(q, ..., -1) on a%s queue returned %s instead "
+			      "of waiting", op_name(op), op == OP_GET ? "n empty" : " full",
+			      tl_errname(c[i].rc));
+	for (long i = 1; i <= N; i++)
+		if (op == OP_GET)
+			put_now(q, TOK(i));
+		else
+			get_now(q);
+	t0 = tl_now_ns();
+	for (int i = 0; i < N; i++) {
+		long left = ms - (long)tl_elapsed_ms(t0);
+
+		woke += await_return(&c[i], left > 0 ? left : 0);
+	}
+	ck_assert_msg(woke == N,
+		      "%d threads were blocked in %s on a%s queue and %s %d items one after the "
+		      "other; only %d of them returned within %ld ms. Every %s must wake a waiting "
+		      "%s, not only the one that %s", N, op_name(op),
+		      op == OP_GET ? "n empty" : " full",
+		      op == OP_GET ? "this thread put" : "this thread got", N, woke, ms,
+		      op == OP_GET ? "put" : "get", op == OP_GET ? "getter" : "putter",
+		      op == OP_GET ? "makes the queue non-empty" : "makes a full queue non-full");
+	for (int i = 0; i < N; i++) {
+		ck_assert_msg(c[i].rc == 0, "a woken %s returned %s, expected 0", op_name(op),
+			      tl_errname(c[i].rc));
+		finish_call(&c[i]);
+	}
+	bqueue_destroy(q);
+}
+
+START_TEST(test_bqueue_every_put_wakes_a_blocked_getter)
+{
+	every_waiter_is_woken(OP_GET);
+}
+END_TEST
+
+START_TEST(test_bqueue_every_get_wakes_a_blocked_putter)
+{
+	every_waiter_is_woken(OP_PUT);
+}
+END_TEST
+
 /* =============================== recheck ================================================= */
 /* A thread woken in put or get must re-check the queue: a thread that never slept may have
  * taken the item (or the slot) between the wakeup and the moment the woken thread got the lock.
  * The main thread provokes exactly that, hundreds of times: on a capacity-1 queue it puts an
  * item (waking a sleeping getter) and at once tries to get it back itself; or it gets an item
- * from a full queue (waking a sleeping putter) and at once puts one of its own. These tests do
+ * from a full queue (waking a sleeping putter) and at once puts one of its own. Before each round
+ * it waits (yielding the CPU, at most a few ms) until the kernel shows every other thread asleep,
+ * so that each round has a sleeping thread to wake and the race really happens (measured under
+ * load: a getter without the `while` is caught about 50 times in 300 rounds; without the wait,
+ * the main thread outruns the woken threads and the race happens only once or twice). These
+ * tests do
  * not use shutdown (it has tests of its own): the threads are stopped with stop items / a flag. */
 
-enum { RECHECK_ROUNDS = 600, RECHECK_THREADS = 3 };
+enum { RECHECK_ROUNDS = 300, RECHECK_THREADS = 3 };
+
+/* Fails the test if the rounds take far longer than they should (a queue whose waiters spin). */
+static void check_round_budget(int64_t t0, long round)
+{
+	long budget = (long)(3000 * tl_slowdown());
+
+	ck_assert_msg(tl_elapsed_ms(t0) < budget, "%ld rounds of put and get on a capacity-1 queue "
+		      "took more than %ld ms (they take a few ms): the queue is extremely slow while "
+		      "other threads wait in it. Do waiting threads spin (busy-wait) on the lock?",
+		      round, budget);
+}
 #define STOP_ITEM TOK(-1L) /* tells a recheck getter to stop */
 
 struct recheck {
@@ -748,7 +886,33 @@ struct recheck {
 	bool stop;                /* guarded by sh.mu: putters stop after their current put */
 	unsigned char *got;       /* guarded by sh.mu: times each item was got */
 	unsigned char *put_ok;    /* guarded by sh.mu: 1 when the item is (being) put */
+	pid_t tids[RECHECK_THREADS]; /* guarded by sh.mu: kernel thread ids, 0 until known */
 };
+
+static void register_thread(struct recheck *r)
+{
+	pthread_mutex_lock(&r->sh.mu);
+	for (int i = 0; i < RECHECK_THREADS; i++)
+		if (r->tids[i] == 0) {
+			r->tids[i] = (pid_t)syscall(SYS_gettid);
+			break;
+		}
+	pthread_mutex_unlock(&r->sh.mu);
+}
+
+/* Waits (yielding, at most 2 ms) until every other thread of the test sleeps. */
+static void await_others_asleep(struct recheck *r)
+{
+	int64_t deadline = tl_now_ns() + 2000000;
+	pid_t tids[RECHECK_THREADS];
+
+	pthread_mutex_lock(&r->sh.mu);
+	memcpy(tids, r->tids, sizeof tids);
+	pthread_mutex_unlock(&r->sh.mu);
+	for (int i = 0; i < RECHECK_THREADS; i++)
+		while (!thread_sleeps(tids[i]) && tl_now_ns() < deadline)
+			sched_yield();
+}
 
 static void recheck_init(struct recheck *r, bqueue_t *q, long ntokens)
 {
@@ -812,6 +976,7 @@ static void *recheck_getter(void *arg)
 {
 	struct recheck *r = arg;
 
+	register_thread(r);
 	tl_latch_count_down(&r->started);
 	while (!failed(&r->sh)) {
 		void *item = SENTINEL;
@@ -846,15 +1011,19 @@ START_TEST(test_bqueue_woken_getter_rechecks_before_taking)
 	long ms = wake_ms();
 	long mine = 0;
 
+	int64_t t0;
+
 	recheck_init(&r, q, RECHECK_ROUNDS);
 	for (int i = 0; i < RECHECK_THREADS; i++)
 		ck_assert(pthread_create(&tids[i], NULL, recheck_getter, &r) == 0);
 	tl_latch_wait(&r.started);
-	tl_sleep_ms(20); /* let the getters fall asleep on the empty queue */
+	await_others_asleep(&r); /* the getters fall asleep on the empty queue */
+	t0 = tl_now_ns();
 	for (long i = 1; i <= RECHECK_ROUNDS && !failed(&r.sh); i++) {
 		void *item = SENTINEL;
 		int rc;
 
+		check_round_budget(t0, i - 1);
 		pthread_mutex_lock(&r.sh.mu);
 		r.put_ok[i] = 1;
 		pthread_mutex_unlock(&r.sh.mu);
@@ -878,6 +1047,7 @@ START_TEST(test_bqueue_woken_getter_rechecks_before_taking)
 			ck_abort_msg("round %ld: bqueue_get(q, &item, 0) returned %s, expected 0 or "
 				     "EAGAIN", i, tl_errname(rc));
 		}
+		await_others_asleep(&r);
 	}
 	check_shared(&r.sh);
 	/* One stop item per getter (each getter stops at the first it gets). */
@@ -913,6 +1083,7 @@ static void *recheck_putter(void *arg)
 {
 	struct recheck *r = arg;
 
+	register_thread(r);
 	tl_latch_count_down(&r->started);
 	while (!failed(&r->sh)) {
 		long v;
@@ -957,6 +1128,7 @@ START_TEST(test_bqueue_woken_putter_rechecks_before_adding)
 	struct recheck r;
 	pthread_t tids[RECHECK_THREADS];
 	long ms = wake_ms();
+	int64_t t0;
 	void *item;
 	int rc;
 
@@ -967,8 +1139,10 @@ START_TEST(test_bqueue_woken_putter_rechecks_before_adding)
 	for (int i = 0; i < RECHECK_THREADS; i++)
 		ck_assert(pthread_create(&tids[i], NULL, recheck_putter, &r) == 0);
 	tl_latch_wait(&r.started);
-	tl_sleep_ms(20); /* let the putters fall asleep on the full queue */
+	await_others_asleep(&r); /* the putters fall asleep on the full queue */
+	t0 = tl_now_ns();
 	for (long i = 1; i <= N && !failed(&r.sh); i++) {
+		check_round_budget(t0, i - 1);
 		item = SENTINEL;
 		rc = bqueue_get(q, &item, 0);
 		if (rc != 0) {
@@ -994,6 +1168,7 @@ START_TEST(test_bqueue_woken_putter_rechecks_before_adding)
 				      "expected 0 or EAGAIN", i, tl_errname(rc));
 		}
 		check_size_bound(&r, "after a put");
+		await_others_asleep(&r);
 	}
 	check_shared(&r.sh);
 	/* Stop the putters: each stops after its current put, for which the main thread makes
@@ -1001,7 +1176,7 @@ START_TEST(test_bqueue_woken_putter_rechecks_before_adding)
 	pthread_mutex_lock(&r.sh.mu);
 	r.stop = true;
 	pthread_mutex_unlock(&r.sh.mu);
-	for (int64_t t0 = tl_now_ns();;) {
+	for (int64_t t_drain = tl_now_ns();;) {
 		bool all;
 
 		pthread_mutex_lock(&r.sh.mu);
@@ -1020,7 +1195,7 @@ START_TEST(test_bqueue_woken_putter_rechecks_before_adding)
 			ck_assert_msg(!all && rc == ETIMEDOUT, "draining the queue while the putters "
 				      "stop: bqueue_get returned %s, expected 0 or %s", tl_errname(rc),
 				      all ? "EAGAIN" : "ETIMEDOUT");
-			ck_assert_msg(tl_elapsed_ms(t0) < ms, "the putters did not stop within %ld ms "
+			ck_assert_msg(tl_elapsed_ms(t_drain) < ms, "the putters did not stop within %ld ms "
 				      "while this thread kept getting items", ms);
 		}
 	}
@@ -1138,10 +1313,17 @@ static void *pc_consumer(void *arg)
 			r->sh.moved++;
 		}
 		pthread_mutex_unlock(&r->sh.mu);
-		rc = bqueue_task_done(r->q);
-		if (rc != 0) {
-			pc_fail_op(r, "consumer", "bqueue_task_done", rc);
-			break;
+		/* Items are marked done in pairs: a consumer holds one item while it waits for the
+		 * next, so the count of unfinished items does not fall to 0 whenever the queue runs
+		 * empty (a queue that shares one condition variable between join and the two sides
+		 * would otherwise be rescued from a lost wakeup by task_done's broadcast). */
+		for (int d = 0; d < 2 && k % 2 == 1; d++) {
+			rc = bqueue_task_done(r->q);
+			if (rc != 0) {
+				pc_fail_op(r, "consumer", "bqueue_task_done", rc);
+				k = quota;
+				break;
+			}
 		}
 	}
 	thread_finished(&r->sh);
@@ -1157,7 +1339,8 @@ static void run_producers_consumers(size_t capacity, int producers, int consumer
 	long budget = (long)(8000 * tl_slowdown());
 	int rc;
 
-	ck_assert(n <= 16 && producers <= 16 && total % producers == 0 && total % consumers == 0);
+	ck_assert(n <= 16 && producers <= 16 && total % producers == 0 &&
+		  total % (2 * consumers) == 0);
 	r.q = make_queue(capacity, NULL);
 	r.capacity = capacity;
 	r.producers = producers;
@@ -1633,12 +1816,41 @@ START_TEST(test_bqueue_destroy_without_free_item_leaves_items_alone)
 END_TEST
 
 /* =============================== no busy waiting ========================================= */
+/* A thread blocked in the queue must sleep until another thread wakes it. The test watches it
+ * from the outside through the kernel's per-thread scheduler statistics: once the thread sleeps
+ * (or after a short wait, if it never does), BLOCK_MS of nothing happening must add almost no
+ * runnable time (a spinning thread is runnable the whole time, however loaded the machine is)
+ * and almost no runs (a thread that polls, sleeping a little and looking again, is put on a CPU
+ * at every poll). The thread's own CPU time over the whole call is checked too. */
 
 enum { BLOCK_MS = 200 };
 
-static void expect_quiet(struct call *c, const char *situation)
+struct watch {
+	struct sched_sample before, after; /* the window of BLOCK_MS in which nothing happens */
+};
+
+static void watch_blocked(struct call *c, struct watch *w, int n)
+{
+	int64_t deadline = tl_now_ns() + (int64_t)(200 * tl_slowdown()) * 1000000;
+
+	for (int i = 0; i < n; i++)
+		while (!thread_sleeps(c[i].ktid) && tl_now_ns() < deadline)
+			tl_sleep_ms(1);
+	for (int i = 0; i < n; i++)
+		w[i].before = sched_of(c[i].ktid);
+	tl_sleep_ms(BLOCK_MS);
+	for (int i = 0; i < n; i++)
+		w[i].after = sched_of(c[i].ktid);
+	for (int i = 0; i < n; i++)
+		ck_assert_msg(!has_returned(&c[i]), "%s(q, ..., %ld) returned %s instead of waiting",
+			      op_name(c[i].op), c[i].timeout_ms, tl_errname(c[i].rc));
+}
+
+static void expect_quiet(struct call *c, struct watch *w, const char *situation)
 {
 	double cpu_limit = 20 * tl_slowdown();
+	double runnable_limit = 50 * tl_slowdown();
+	long runs_limit = (long)(5 * tl_slowdown());
 	long wake_limit = (long)(10 * tl_slowdown());
 
 	ck_assert_msg(c->cpu_ms < cpu_limit,
@@ -1646,25 +1858,37 @@ static void expect_quiet(struct call *c, const char *situation)
 		      "ms): it is busy-waiting (spinning on the lock or the count). Sleep on a "
 		      "condition variable until another thread signals it", op_name(c->op),
 		      c->timeout_ms, situation, c->elapsed_ms, c->cpu_ms, cpu_limit);
-	ck_assert_msg(c->wakeups <= wake_limit,
-		      "%s(q, ..., %ld) blocked %s for %.0f ms went to sleep and woke up %ld times "
-		      "(limit %ld): it polls (sleeps a little and looks again). Sleep on a condition "
-		      "variable until another thread signals it", op_name(c->op), c->timeout_ms,
-		      situation, c->elapsed_ms, c->wakeups, wake_limit);
+	if (w->before.ok && w->after.ok) {
+		double runnable = w->after.runnable_ms - w->before.runnable_ms;
+		long runs = w->after.runs - w->before.runs;
+
+		ck_assert_msg(runnable < runnable_limit && runs <= runs_limit,
+			      "%s(q, ..., %ld) blocked %s did not sleep: in %d ms in which nothing "
+			      "happened it was runnable (on a CPU or waiting for one) for %.0f ms "
+			      "(limit %.0f) and was put on a CPU %ld times (limit %ld). It spins "
+			      "(busy-waits) or polls (sleeps a little and looks again). Sleep on a "
+			      "condition variable until another thread signals it", op_name(c->op),
+			      c->timeout_ms, situation, BLOCK_MS, runnable, runnable_limit, runs,
+			      runs_limit);
+	} else {
+		ck_assert_msg(c->wakeups <= wake_limit,
+			      "%s(q, ..., %ld) blocked %s for %.0f ms went to sleep and woke up %ld "
+			      "times (limit %ld): it polls (sleeps a little and looks again). Sleep on "
+			      "a condition variable until another thread signals it", op_name(c->op),
+			      c->timeout_ms, situation, c->elapsed_ms, c->wakeups, wake_limit);
+	}
 }
 
 START_TEST(test_bqueue_blocked_get_does_not_busy_wait)
 {
 	bqueue_t *q = make_queue(2, NULL);
 	struct call c[2];
+	struct watch w[2];
 	long ms = wake_ms();
 
 	start_call(&c[0], q, OP_GET, NULL, -1);
 	start_call(&c[1], q, OP_GET, NULL, LONG_WAIT_MS);
-	tl_sleep_ms(BLOCK_MS);
-	for (int i = 0; i < 2; i++)
-		ck_assert_msg(!has_returned(&c[i]), "bqueue_get(q, &item, %ld) on an empty queue "
-			      "returned %s instead of waiting", c[i].timeout_ms, tl_errname(c[i].rc));
+	watch_blocked(c, w, 2);
 	put_now(q, TOK(1));
 	put_now(q, TOK(2));
 	for (int i = 0; i < 2; i++) {
@@ -1673,7 +1897,7 @@ START_TEST(test_bqueue_blocked_get_does_not_busy_wait)
 			      c[i].timeout_ms, ms);
 		ck_assert_msg(c[i].rc == 0, "the woken bqueue_get returned %s, expected 0",
 			      tl_errname(c[i].rc));
-		expect_quiet(&c[i], "on an empty queue");
+		expect_quiet(&c[i], &w[i], "on an empty queue");
 		finish_call(&c[i]);
 	}
 	bqueue_destroy(q);
@@ -1684,6 +1908,7 @@ START_TEST(test_bqueue_blocked_put_does_not_busy_wait)
 {
 	bqueue_t *q = make_queue(1, NULL);
 	struct call c[2];
+	struct watch w[2];
 	long ms = wake_ms();
 	void *item = SENTINEL;
 	int rc;
@@ -1691,10 +1916,7 @@ START_TEST(test_bqueue_blocked_put_does_not_busy_wait)
 	put_now(q, TOK(1));
 	start_call(&c[0], q, OP_PUT, TOK(2), -1);
 	start_call(&c[1], q, OP_PUT, TOK(3), LONG_WAIT_MS);
-	tl_sleep_ms(BLOCK_MS);
-	for (int i = 0; i < 2; i++)
-		ck_assert_msg(!has_returned(&c[i]), "bqueue_put(q, item, %ld) on a full queue "
-			      "returned %s instead of waiting", c[i].timeout_ms, tl_errname(c[i].rc));
+	watch_blocked(c, w, 2);
 	for (int k = 0; k < 2; k++) {
 		rc = bqueue_get(q, &item, ms);
 		ck_assert_msg(rc == 0, "get #%d on a full queue (timeout %ld ms) returned %s, "
@@ -1705,7 +1927,7 @@ START_TEST(test_bqueue_blocked_put_does_not_busy_wait)
 			      "return within %ld ms after room was made for it", c[i].timeout_ms, ms);
 		ck_assert_msg(c[i].rc == 0, "the woken bqueue_put returned %s, expected 0",
 			      tl_errname(c[i].rc));
-		expect_quiet(&c[i], "on a full queue");
+		expect_quiet(&c[i], &w[i], "on a full queue");
 		finish_call(&c[i]);
 	}
 	bqueue_destroy(q);

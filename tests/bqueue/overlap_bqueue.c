@@ -2,7 +2,8 @@
  *
  * DESIGN: a producer (the main thread) puts ITEMS items into the student's queue; CONSUMERS
  * consumer threads each loop get -> "I/O" -> task_done, where the I/O is a 20 ms sleep in grader
- * code wrapped in tl_witness_begin/end. Sleeping tasks overlap whatever the machine's load (FACTS:
+ * code wrapped in tl_witness_begin/end. The producer starts once the consumers are asleep in
+ * their first get (a latch, then a settle time), so every consumer must be woken by a put. Sleeping tasks overlap whatever the machine's load (FACTS:
  * 4 of 4 run at once even on one loaded core), so the witness's maximum and average number of
  * tasks running at once say whether the queue lets consumers work in parallel. A correct queue
  * hands an item out and returns at once, so 4 consumers show max 4 and an average near 4. A queue
@@ -27,13 +28,14 @@
 #include "tl_test.h"
 #include "tl_witness.h"
 
-enum { CONSUMERS = 4, ITEMS = 32, IO_MS = 20, CAPACITY = 8 };
+enum { CONSUMERS = 4, ITEMS = 32, IO_MS = 20, CAPACITY = 8, SETTLE_MS = 50 };
 #define STOP_ITEM ((void *)(uintptr_t)(ITEMS + 1)) /* one per consumer, after the real items */
 
 struct run {
 	bqueue_t *q;
 	tl_witness_t *w;
 	long limit_ms;            /* deadline of every queue call */
+	tl_latch_t ready;         /* opens when every consumer is about to make its first get */
 	pthread_mutex_t mu;
 	char error[512];          /* guarded by mu: the first thing that went wrong, "" if none */
 	long done;                /* guarded by mu: items processed */
@@ -52,6 +54,7 @@ static void *consumer(void *arg)
 {
 	struct run *r = arg;
 
+	tl_latch_count_down(&r->ready);
 	for (;;) {
 		void *item = NULL;
 		int rc = bqueue_get(r->q, &item, r->limit_ms);
@@ -101,6 +104,7 @@ static int run_once(int n, tl_witness_t *w, double *wall_ms, char *msg, size_t m
 	pthread_mutex_init(&r.mu, NULL);
 	r.w = w;
 	r.limit_ms = (long)(5000 * tl_slowdown());
+	tl_latch_init(&r.ready, (unsigned)n);
 	rc = bqueue_create(&r.q, CAPACITY, NULL);
 	if (rc != 0) {
 		snprintf(msg, msgsize, "bqueue_create(&q, %d, NULL) returned %s, expected 0",
@@ -113,6 +117,11 @@ static int run_once(int n, tl_witness_t *w, double *wall_ms, char *msg, size_t m
 			snprintf(msg, msgsize, "the driver could not start its threads");
 			break;
 		}
+	/* Let the consumers fall asleep in their first get: then every item put must wake one. */
+	if (started == n) {
+		tl_latch_wait(&r.ready);
+		tl_sleep_ms(SETTLE_MS);
+	}
 	for (long i = 1; i <= ITEMS && started == n; i++) {
 		rc = bqueue_put(r.q, (void *)(uintptr_t)i, r.limit_ms);
 		if (rc != 0) {
@@ -144,6 +153,7 @@ static int run_once(int n, tl_witness_t *w, double *wall_ms, char *msg, size_t m
 		pthread_mutex_unlock(&r.mu);
 	}
 	bqueue_destroy(r.q);
+	tl_latch_destroy(&r.ready);
 	pthread_mutex_destroy(&r.mu);
 	return msg[0] != '\0';
 }

@@ -46,6 +46,7 @@ static long got;                   /* guarded by mu: items got in this phase */
 static long next_item;             /* guarded by mu: phase 2 item numbers */
 static bool stop_monitor;          /* guarded by mu */
 static const char *phase = "";     /* guarded by mu */
+static const char *step = "";      /* guarded by mu: what the main thread is waiting for */
 static long progress;              /* guarded by mu: queue calls that returned, for the watchdog */
 static long stats[3];              /* guarded by mu: phase 2 items put, got, freed */
 
@@ -63,6 +64,13 @@ __attribute__((format(printf, 1, 2))) static void report(const char *fmt, ...)
 		va_end(ap);
 		fputc('\n', stderr);
 	}
+	pthread_mutex_unlock(&mu);
+}
+
+static void set_step(const char *what)
+{
+	pthread_mutex_lock(&mu);
+	step = what;
 	pthread_mutex_unlock(&mu);
 }
 
@@ -233,12 +241,16 @@ static void phase1(void)
 	ws[n] = (struct worker){ q, 0 };
 	pthread_create(&tids[n], NULL, monitor1, &ws[n]);
 	n++;
+	set_step("waiting for the producers to put every item");
 	tl_join_all(tids, PRODUCERS);
+	set_step("in bqueue_join(q, -1), waiting for every item to be got and marked done");
 	rc = bqueue_join(q, -1);
 	if (rc != 0)
 		report("bqueue_join(q, -1) returned %s after the producers finished, expected 0",
 		       tl_errname(rc));
 	bqueue_shutdown(q, false);
+	set_step("waiting for the consumers blocked in bqueue_get to return ESHUTDOWN after "
+		 "bqueue_shutdown(q, false)");
 	tl_join_all(tids + PRODUCERS, CONSUMERS);
 	pthread_mutex_lock(&mu);
 	stop_monitor = true;
@@ -371,6 +383,7 @@ static void phase2(void)
 	pthread_create(&tids[n], NULL, joiner2, &ws[n]);
 	n++;
 	pthread_barrier_wait(&start);
+	set_step("waiting for items to move before the immediate shutdown");
 	for (bool enough = false; !enough;) {
 		usleep(200);
 		pthread_mutex_lock(&mu);
@@ -378,6 +391,8 @@ static void phase2(void)
 		pthread_mutex_unlock(&mu);
 	}
 	bqueue_shutdown(q, true);
+	set_step("waiting for the producers, consumers and joiner to return after "
+		 "bqueue_shutdown(q, true)");
 	tl_join_all(tids, (size_t)n);
 	if (bqueue_size(q) != 0)
 		report("bqueue_size returned %zu after an immediate shutdown, expected 0",
@@ -421,27 +436,32 @@ static void phase2(void)
 
 static void *watchdog(void *arg)
 {
-	long limit_ms = (long)(3000 * tl_slowdown());
+	long limit_ms = (long)(2000 * tl_slowdown());
 	long last = -1;
+	int64_t since = tl_now_ns();
 
 	(void)arg;
 	for (;;) {
 		long now;
-		const char *ph;
+		const char *ph, *st;
 
-		tl_sleep_ms(limit_ms);
+		tl_sleep_ms(50);
 		pthread_mutex_lock(&mu);
 		now = progress + got;
 		ph = phase;
+		st = step;
 		pthread_mutex_unlock(&mu);
-		if (now == last) {
-			fprintf(stderr, "race_bqueue: %s: no progress for %ld ms (%ld queue calls "
-				"returned so far): a wakeup was lost or a call does not return\n", ph,
-				limit_ms, now);
+		if (now != last) {
+			last = now;
+			since = tl_now_ns();
+		} else if (tl_elapsed_ms(since) > limit_ms) {
+			fprintf(stderr, "race_bqueue: %s: no progress for %ld ms (%ld queue calls had "
+				"returned) while the main thread was %s: a thread is blocked in the "
+				"queue for good (a lost wakeup, or a waiter that shutdown did not "
+				"wake)\n", ph, limit_ms, now, st);
 			fflush(stderr);
 			_exit(3);
 		}
-		last = now;
 	}
 	return NULL;
 }
