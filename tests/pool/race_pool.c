@@ -1,6 +1,11 @@
 /* race_pool.c - the race driver of the worker pool (run under helgrind by the grader).
  *
- * DESIGN: three phases, each started by a barrier so that the threads really overlap.
+ * DESIGN: four phases, each started by a barrier so that the threads really overlap.
+ * 0. Two threads each submit a task that waits on a gate and poll future_state (and nothing
+ *    else) until it says RUNNING, then open the gate: the worker's write of RUNNING and the
+ *    poller's reads are ordered only by the future's own lock, so a future_state that reads
+ *    without it is reported whatever the timing. (The phases below sync through the driver's
+ *    mutex and the pool's queue often enough that such a race could hide there.)
  * 1. Three submitters each queue ITEMS tasks on a pool of 3 workers and, right after each
  *    submit, race the workers with future_state, future_on_done, and (by item number)
  *    future_cancel or future_get(f, 0); a watcher thread meanwhile polls future_state and
@@ -13,19 +18,24 @@
  * CANCELLED (its task never ran, and future_cancel said true if it was the one that cancelled);
  * every done callback ran exactly once; future_get agrees with future_state; a submit after the
  * shutdown began is either refused or its task ends. What broke goes to stderr and the exit
- * status is 1. Shared driver state is guarded by one mutex (no atomics: helgrind must see
+ * status is 1. Every future is released only after pool_destroy: freeing a future whose own
+ * mutex a worker has just unlocked is legal, but helgrind 3.19's pthread_mutex_destroy wrapper
+ * reads the mutex and reports glibc's unlock writes as a race, which would blame a correct
+ * design with a mutex inside each future. Shared driver state is guarded by one mutex (no atomics: helgrind must see
  * everything). Native run: a few tens of milliseconds. */
 #include <errno.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "pool.h"
 #include "tl_test.h"
 
-enum { WORKERS = 3, SUBMITTERS = 3, ITEMS = 24, LATE = 12 };
+enum { WORKERS = 3, SUBMITTERS = 3, ITEMS = 16, LATE = 8, WATCH_PASSES = 8 };
 
 struct item {
 	long in;
@@ -43,7 +53,7 @@ static int failures;    /* guarded by mu */
 static struct item items[SUBMITTERS][ITEMS];
 static struct item late[LATE];
 static pool_t *pool;
-static pthread_barrier_t start, stop_watching, shut_start;
+static pthread_barrier_t start, stop_watching, shut_start, gate_start;
 
 __attribute__((format(printf, 1, 2))) static void fail(const char *fmt, ...)
 {
@@ -64,7 +74,7 @@ static int task(void *arg, void **result)
 	struct item *it = arg;
 	volatile long x = 0;
 
-	for (long i = 0; i < 3000; i++) /* a little work, so that queues form */
+	for (long i = 0; i < 2000; i++) /* a little work, so that queues form */
 		x += i;
 	it->out = it->in * 2;
 	pthread_mutex_lock(&mu);
@@ -138,7 +148,7 @@ static void *watcher_main(void *arg)
 {
 	(void)arg;
 	pthread_barrier_wait(&start);
-	for (;;) {
+	for (int pass = 0; pass < WATCH_PASSES; pass++) { /* bounded: helgrind is slow */
 		bool more;
 
 		for (int s = 0; s < SUBMITTERS; s++)
@@ -158,6 +168,7 @@ static void *watcher_main(void *arg)
 		pthread_mutex_unlock(&mu);
 		if (!more)
 			break;
+		sched_yield();
 	}
 	pthread_barrier_wait(&stop_watching);
 	return NULL;
@@ -186,6 +197,41 @@ static void *late_submitter_main(void *arg)
 			fail("pool_submit during shutdown returned %d (%s), expected 0 or ESHUTDOWN",
 			     it->submit_rc, tl_errname(it->submit_rc));
 	}
+	return NULL;
+}
+
+/* Phase 0: a task that stays RUNNING until its gate opens (or 10 s pass). */
+static int gate_task(void *arg, void **result)
+{
+	tl_latch_wait_ms(arg, (long)(10000 * tl_slowdown()));
+	*result = arg;
+	return 0;
+}
+
+static void *poller_main(void *arg)
+{
+	future_t **out = arg; /* released by main after pool_destroy */
+	tl_latch_t gate;
+	future_t *f = NULL;
+	int64_t t0;
+	int rc;
+
+	tl_latch_init(&gate, 1);
+	pthread_barrier_wait(&gate_start);
+	if ((rc = pool_submit(pool, gate_task, &gate, &f)) != 0) {
+		fail("pool_submit returned %d (%s) on a running pool", rc, tl_errname(rc));
+		return NULL;
+	}
+	t0 = tl_now_ns();
+	while (future_state(f) != FUTURE_RUNNING && tl_elapsed_ms(t0) < 5000 * tl_slowdown())
+		sched_yield(); /* no lock of ours here: only the future's lock orders the accesses */
+	if (future_state(f) != FUTURE_RUNNING)
+		fail("a task submitted to a pool with idle workers was not RUNNING after 5 s");
+	tl_latch_count_down(&gate);
+	if ((rc = future_get(f, -1, NULL, NULL)) != 0)
+		fail("future_get on a finished gate task returned %d (%s)", rc, tl_errname(rc));
+	*out = f;
+	tl_latch_destroy(&gate); /* the task has returned: nobody uses the gate any more */
 	return NULL;
 }
 
@@ -235,6 +281,7 @@ static void check_item(struct item *it)
 int main(void)
 {
 	pthread_t subs[SUBMITTERS], watcher, shutter, latecomer;
+	future_t *gated[2] = { NULL, NULL };
 	int rc;
 
 	for (int s = 0; s < SUBMITTERS; s++)
@@ -250,6 +297,13 @@ int main(void)
 	pthread_barrier_init(&start, NULL, SUBMITTERS + 1);
 	pthread_barrier_init(&stop_watching, NULL, SUBMITTERS + 1);
 	pthread_barrier_init(&shut_start, NULL, 2);
+	pthread_barrier_init(&gate_start, NULL, 2);
+
+	/* Phase 0. */
+	pthread_create(&subs[0], NULL, poller_main, &gated[0]);
+	pthread_create(&subs[1], NULL, poller_main, &gated[1]);
+	pthread_join(subs[0], NULL);
+	pthread_join(subs[1], NULL);
 
 	/* Phase 1. */
 	for (int s = 0; s < SUBMITTERS; s++)
@@ -278,9 +332,12 @@ int main(void)
 			check_item(&items[s][j]);
 	for (int j = 0; j < LATE; j++)
 		check_item(&late[j]);
+	future_release(gated[0]);
+	future_release(gated[1]);
 	pthread_barrier_destroy(&start);
 	pthread_barrier_destroy(&stop_watching);
 	pthread_barrier_destroy(&shut_start);
+	pthread_barrier_destroy(&gate_start);
 	if (failures) {
 		fprintf(stderr, "race_pool: %d invariant(s) broken\n", failures);
 		return 1;
