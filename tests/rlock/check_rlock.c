@@ -592,8 +592,8 @@ START_TEST(test_rlock_owner_reacquires_blocking)
 	ck_assert_msg(rlock_locked(l), "rlock_locked returned false while another thread holds "
 		      "the lock 4 times");
 	for (unsigned i = 4; i > 0; i--)
-		EXPECT_RC(agent_call(&b, OP_RELEASE, 0, 0), 0, "rlock_release by the owner at count %u",
-			  i);
+		EXPECT_RC(agent_call(&b, OP_RELEASE, 0, 0), 0,
+			  "rlock_release by the owner at count %u", i);
 	ck_assert_msg(!rlock_locked(l), "rlock_locked returned true after 4 acquires and 4 "
 		      "releases, expected false");
 	agent_stop(&b);
@@ -640,7 +640,8 @@ START_TEST(test_rlock_count_overflow_is_eagain)
 	EXPECT_RC(rlock_reacquire(l, UINT_MAX, -1), 0, "rlock_reacquire(l, UINT_MAX, -1) on a "
 		  "free lock");
 	EXPECT_MINE(l, UINT_MAX, "after rlock_reacquire(l, UINT_MAX, -1)");
-	EXPECT_RC(rlock_acquire(l, 0), EAGAIN, "rlock_acquire(l, 0) by the owner at count UINT_MAX");
+	EXPECT_RC(rlock_acquire(l, 0), EAGAIN,
+		  "rlock_acquire(l, 0) by the owner at count UINT_MAX");
 	EXPECT_RC(rlock_acquire(l, -1), EAGAIN,
 		  "rlock_acquire(l, -1) by the owner at count UINT_MAX");
 	EXPECT_RC(rlock_reacquire(l, 1, 0), EAGAIN,
@@ -916,7 +917,8 @@ START_TEST(test_rlock_reacquire_waits_while_held_elsewhere)
 	agent_wait_taken(&b);
 	ck_assert_msg(!agent_wait_done(&b, SETTLE_MS),
 		      "rlock_reacquire(l, 4, -1) by another thread returned %s while the main "
-		      "thread held the lock: it must wait until the lock is free", tl_errname(agent_rc(&b)));
+		      "thread held the lock: it must wait until the lock is free",
+		      tl_errname(agent_rc(&b)));
 	EXPECT_MINE(l, 1, "the owner, while another thread waits in rlock_reacquire");
 	EXPECT_RC(rlock_release(l), 0, "rlock_release by the owner");
 	ck_assert_msg(agent_wait_done(&b, scaled_ms(PROMPT_MS)),
@@ -1257,7 +1259,9 @@ static bool stress_round(struct stress_arg *arg, int i)
 		rc = rlock_acquire(l, -1);
 	if (rc != 0) {
 		stress_fail(arg, "rlock_acquire (%s) returned %s under contention, expected 0",
-			    mode == 0 ? "timeout -1" : mode == 1 ? "timeout 20 s" : "timeout 0, then -1",
+			    mode == 0   ? "timeout -1"
+			    : mode == 1 ? "timeout 20 s"
+					: "timeout 0, then -1",
 			    tl_errname(rc));
 		return false;
 	}
@@ -1349,7 +1353,8 @@ START_TEST(test_rlock_stress_never_two_owners)
 		args[i].s = &s;
 		args[i].seed = 7919u * (unsigned)i + 1;
 	}
-	ck_assert_msg(tl_start_threads(tids, STRESS_THREADS, stress_main, args, sizeof args[0]) == 0,
+	ck_assert_msg(tl_start_threads(tids, STRESS_THREADS, stress_main, args, sizeof args[0]) ==
+			      0,
 		      "test setup: could not start threads");
 	finished = tl_latch_wait_ms(&s.finished, scaled_ms(4000));
 	pthread_mutex_lock(&s.w.mu);
