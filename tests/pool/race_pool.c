@@ -72,11 +72,13 @@ __attribute__((format(printf, 1, 2))) static void fail(const char *fmt, ...)
 static int task(void *arg, void **result)
 {
 	struct item *it = arg;
-	volatile long x = 0;
+	long x = 0;
 
-	for (long i = 0; i < 2000; i++) /* a little work, so that queues form */
+	for (long i = 0; i < 2000; i++) { /* a little work, so that queues form */
 		x += i;
-	it->out = it->in * 2;
+		__asm__ volatile("" : "+r"(x)); /* not folded away */
+	}
+	it->out = it->in * 2 + (x == -1); /* x is never -1 */
 	pthread_mutex_lock(&mu);
 	it->ran++;
 	pthread_mutex_unlock(&mu);

@@ -19,9 +19,10 @@
  * - CPU-bound: the CPU time the tasks got / the wall time of the run (1.0 per core kept busy),
  *   next to the same measure for plain pthreads doing the same work right before (what the
  *   machine makes available; 2.0 at best on 2 vCPUs, 1.0 when they are busy or packed onto one
- *   core). Both come from one run each, so no noisy 1-worker baseline is involved. When the
- *   plain threads get no spare core, the CPU line says "inconclusive" instead of blaming the
- *   pool.
+ *   core; what the pool itself got counts as available too, since the machine's share
+ *   changes from one moment to the next). Both come from one run each, so no noisy 1-worker
+ *   baseline is involved. When neither got a spare core, the CPU line says "inconclusive"
+ *   instead of blaming the pool.
  * Points: half for the I/O-bound witnesses, half for the CPU-bound ones. Each run's timeline
  * goes to $TL_ARTIFACTS/<run>.json when TL_ARTIFACTS is set. Runtime ~2 s idle, ~4 s under a
  * CPU hog. */
@@ -352,13 +353,17 @@ int main(void)
 		tl_result_metric(key, cpu[k].cores);
 		snprintf(key, sizeof key, "plain_n%zu_cores", cpu_sizes[k]);
 		tl_result_metric(key, plain[k]);
-		if (plain[k] < 1.3)
+		/* The vCPUs come and go (other jobs; both packed onto one core): what the pool got
+		 * itself was available too. */
+		double avail = plain[k] > cpu[k].cores ? plain[k] : cpu[k].cores;
+
+		if (avail < 1.3)
 			append(cpu_line, sizeof cpu_line, "%s%zu workers %.1fx, inconclusive: the "
 			       "machine gave no spare core (plain threads got %.1fx)",
 			       k ? "; " : "", cpu_sizes[k], cpu[k].cores, plain[k]);
 		else
 			append(cpu_line, sizeof cpu_line, "%s%zu workers %.1fx of an available %.1fx",
-			       k ? "; " : "", cpu_sizes[k], cpu[k].cores, plain[k]);
+			       k ? "; " : "", cpu_sizes[k], cpu[k].cores, avail);
 	}
 
 	tl_result_write(io_ok && cpu_ok ? "pass" : "fail", (io_ok ? 0.5 : 0) + (cpu_ok ? 0.5 : 0),
