@@ -426,7 +426,7 @@ static void run_races(struct ctx *c, const struct manifest_driver *d, bool atomi
 	}
 	/* With atomics, helgrind's race reports are unreliable; trust ThreadSanitizer if it ran. */
 	races_judge(&rep, c->m->student_files, c->m->nstudent_files, c->work,
-		    atomics && !tsan_missing, &v);
+		    tsan_missing ? RACES_HELGRIND : atomics ? RACES_TSAN_ATOMICS : RACES_TSAN_TOO, &v);
 	if (v.findings > 0) {
 		st = CHECK_FAIL;
 		sb_addf(&why, "%zu problem%s found in your code:\n%s", v.findings,
@@ -460,6 +460,10 @@ static void run_races(struct ctx *c, const struct manifest_driver *d, bool atomi
 		if (v.misc)
 			sb_add(&why, "; notes about signalling a condition variable without holding "
 				     "the mutex are legal and were ignored");
+		if (v.set_aside && !atomics)
+			sb_addf(&why, "; %zu helgrind report%s inside the C library's own locking (a "
+				      "known false alarm) left to ThreadSanitizer",
+				v.set_aside, v.set_aside == 1 ? "" : "s");
 		sb_add(&why, ".");
 	}
 	if (atomics)

@@ -55,6 +55,7 @@ static void read_stack(struct hg_stack *st, xmlNode *stack)
 		st->frames = xrealloc(st->frames, (st->nframes + 1) * sizeof *st->frames);
 		fr = &st->frames[st->nframes++];
 		fr->fn = text_of(child(f, "fn"));
+		fr->obj = text_of(child(f, "obj"));
 		fr->file = text_of(child(f, "file"));
 		fr->dir = text_of(child(f, "dir"));
 		line = text_of(child(f, "line"));
@@ -137,6 +138,7 @@ void hgxml_free(struct hg_report *r)
 				free(e->stacks[j].frames[k].fn);
 				free(e->stacks[j].frames[k].file);
 				free(e->stacks[j].frames[k].dir);
+				free(e->stacks[j].frames[k].obj);
 			}
 			free(e->stacks[j].frames);
 			free(e->stacks[j].label);

@@ -14,6 +14,7 @@
 
 struct hg_frame {
 	char *fn, *file, *dir; /* any may be NULL (no debug info) */
+	char *obj;             /* the binary or library; may be NULL */
 	int line;
 };
 

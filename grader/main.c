@@ -150,7 +150,7 @@ static int hg_summary(int argc, char **argv, const char *student_file, const cha
 		char *files[] = { (char *)student_file };
 		struct races_verdict v;
 
-		races_judge(&r, files, 1, workdir, false, &v);
+		races_judge(&r, files, 1, workdir, RACES_HELGRIND, &v);
 		if (v.findings)
 			printf("%s\n", v.message);
 		races_verdict_free(&v);

@@ -137,8 +137,23 @@ static char *key_of(const struct hg_error *e, char *const *files, size_t n, cons
 	return key;
 }
 
+/* Is the racing access itself (the top frame of either stack) inside the C library or helgrind's
+ * own wrappers, rather than in code that touches the object directly? */
+static bool inside_libc(const struct hg_error *e)
+{
+	for (size_t i = 0; i < e->nstacks && i < 2; i++) {
+		const struct hg_frame *f = e->stacks[i].nframes ? &e->stacks[i].frames[0] : NULL;
+
+		if (f && f->obj && (strstr(f->obj, "vgpreload_helgrind") || strstr(f->obj, "/libc.so")))
+			return true;
+		if (f && f->fn && strncmp(f->fn, "__pthread_", 10) == 0)
+			return true;
+	}
+	return false;
+}
+
 void races_judge(const struct hg_report *r, char *const *files, size_t n, const char *workdir,
-		 bool skip_helgrind_races, struct races_verdict *out)
+		 enum races_trust trust, struct races_verdict *out)
 {
 	struct finding *fs = NULL;
 	size_t nfs = 0;
@@ -155,8 +170,9 @@ void races_judge(const struct hg_report *r, char *const *files, size_t n, const 
 			out->misc++;
 			continue;
 		}
-		if (skip_helgrind_races && strcmp(e->tool, "helgrind") == 0 &&
-		    strcmp(e->kind, "Race") == 0) {
+		if (trust != RACES_HELGRIND && strcmp(e->tool, "helgrind") == 0 &&
+		    strcmp(e->kind, "Race") == 0 &&
+		    (trust == RACES_TSAN_ATOMICS || inside_libc(e))) {
 			out->set_aside++;
 			continue;
 		}

@@ -20,11 +20,20 @@ struct races_verdict {
 	char *message;    /* what to tell the student; "" when clean */
 };
 
-/* workdir: where the student files were compiled (the frames' <dir>). With skip_helgrind_races,
- * helgrind's Race errors are set aside (the student uses atomics, which helgrind cannot see;
- * ThreadSanitizer's verdict stands) and counted in out->set_aside. */
+enum races_trust {
+	RACES_HELGRIND,      /* helgrind alone ran: every finding counts */
+	RACES_TSAN_TOO,      /* ThreadSanitizer ran too: helgrind's races whose access is inside
+			      * the C library's own synchronization (a mutex freed just after
+			      * another thread unlocked it: glibc's unlock still touches it, a
+			      * known helgrind false alarm) are left to ThreadSanitizer */
+	RACES_TSAN_ATOMICS,  /* the student uses atomics, which helgrind cannot see: all of
+			      * helgrind's races are set aside, ThreadSanitizer's verdict stands */
+};
+
+/* workdir: where the student files were compiled (the frames' <dir>). Set-aside helgrind races
+ * are counted in out->set_aside. */
 void races_judge(const struct hg_report *r, char *const *student_files, size_t nfiles,
-		 const char *workdir, bool skip_helgrind_races, struct races_verdict *out);
+		 const char *workdir, enum races_trust trust, struct races_verdict *out);
 void races_verdict_free(struct races_verdict *v);
 
 #endif

@@ -44,6 +44,11 @@ static void parse_frame(const char *l, struct hg_frame *f)
 	p = sp + 1;
 	sp = strchr(p, ' ');
 	loc = sp ? strndup(p, (size_t)(sp - p)) : xstrdup(p);
+	if (sp && sp[1] == '(') {
+		const char *plus = strchr(sp + 2, '+');
+
+		f->obj = plus ? strndup(sp + 2, (size_t)(plus - sp - 2)) : NULL;
+	}
 	/* file:line or file:line:column */
 	c2 = strrchr(loc, ':');
 	if (c2 && isdigit((unsigned char)c2[1]) && loc[0] != '(') {
