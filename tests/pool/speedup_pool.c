@@ -10,7 +10,8 @@
  * comes ONLY from those witnesses, which hold on a loaded 2-core machine (FACTS.md: a correct
  * pool of 4 shows max 4 and an average concurrency >= 3.89, a serialized one max 1 and <= 1.00):
  * for a pool of N workers the most tasks running at once must be exactly N (never more), and the
- * average concurrency (sum of task durations / makespan) must reach 1 + (N - 1) / 2. A task that
+ * average concurrency (sum of task durations / makespan) must reach 1.5 (a serialized pool scores
+ * 1.00; a correct pool of 8 was seen at 2.6 on a heavily loaded machine). A task that
  * is "running" here is between its start and its end, whether or not a core is executing it at
  * that instant, so the CPU-bound witness holds on one core too: time-sliced tasks overlap.
  * Speedups are measured and reported with their ideal values, never judged:
@@ -198,7 +199,10 @@ static bool run_pool(struct run *r, tl_witness_t *w)
 static void judge(struct run *r)
 {
 	size_t n = r->workers;
-	double need = 1.0 + (double)(n - 1) / 2.0;
+	/* A serialized pool scores <= 1.00 in every condition (FACTS.md); a correct pool of 8 was
+	 * seen as low as 2.6 on a heavily loaded machine (stragglers lengthen each round). The
+	 * maximum above already demands N at once; the average only has to rule out bursts. */
+	double need = 1.5;
 	const char *kind = r->io ? "I/O-bound: tasks that sleep 20 ms"
 				 : "CPU-bound: tasks of 20 ms of computation";
 
