@@ -41,6 +41,7 @@ help:
 	@echo "  make driver EX=bqueue DRIVER=io_overlap [SUBMISSION=dir] [HG=1]  run one driver"
 	@echo "  make coverage                  line and branch coverage of the solutions by the suites (gcovr)"
 	@echo "  make bench                     benchmarks against GLib (not a test)"
+	@echo "  make demo-gil                  the I/O vs CPU table with and without a GIL, measured here"
 	@echo "  make grade-all SUBMISSIONS=dir [JOBS=n] [OUT=dir] [EXERCISES=...] [RESUME=0]"
 	@echo "                                 grade one folder per student; OUT/gradebook.csv (docs/batch.md)"
 	@echo "  make handout                   build/threadlab-handout.tar.gz, the student tarball"
