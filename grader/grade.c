@@ -398,7 +398,6 @@ static void run_races(struct ctx *c, const struct manifest_driver *d, bool atomi
 		tsenv[k][2] = NULL;
 		argv[i][0] = texe;
 		argv[i][1] = NULL;
-		argv[i][3] = NULL;
 		po[i] = (struct proc_opts){ .argv = argv[i], .cwd = c->work, .env = tsenv[k],
 					    .sandbox = &c->sb_tsan,
 					    .stdout_path = outs[i], .stderr_path = outs[i],

@@ -134,8 +134,6 @@ static void child(const struct proc_opts *o, unsigned slot)
 	set_limit(RLIMIT_CORE, 0);
 	if (o->cpu_s)
 		set_limit(RLIMIT_CPU, (rlim_t)o->cpu_s);
-	if (o->nproc)
-		set_limit(RLIMIT_NPROC, (rlim_t)o->nproc);
 	if (o->sandbox) {
 		if (o->sandbox->nproc)
 			set_limit(RLIMIT_NPROC, (rlim_t)o->sandbox->nproc);

@@ -34,7 +34,6 @@ struct proc_opts {
 	long cpu_s;               /* RLIMIT_CPU; 0: none */
 	long fsize_mb;            /* RLIMIT_FSIZE; 0: 64 */
 	long nofile;              /* RLIMIT_NOFILE; 0: 256 */
-	long nproc;               /* RLIMIT_NPROC; 0: none (root ignores it anyway) */
 	const struct proc_sandbox *sandbox; /* NULL: trusted (the kit's own builds) */
 	/* Called once, before the group is killed for a timeout (e.g. to capture stacks). */
 	void (*on_timeout)(pid_t pgid, void *ud);
